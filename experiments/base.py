@@ -1,0 +1,109 @@
+"""What an experiment is: a typed config and a class with setup / step / evaluate / state.
+
+The runner (:mod:`experiments.runner`) owns the loop, logging, checkpoints and resume; an
+experiment owns only its science::
+
+    @dataclass
+    class MyConfig(RunConfig):
+        hidden: int = 64          # every field typed, with a default
+
+    @register
+    class MyExperiment(Experiment[MyConfig]):
+        name = "my_experiment"
+        config_class = MyConfig
+        description = "one line for `neurosim list`"
+
+        def setup(self) -> None: ...                       # data, model, optimiser
+        def step(self, step: int) -> dict[str, float]: ... # one unit of work; metrics to log
+        def evaluate(self) -> dict[str, float]: ...        # final metrics
+        def state_dict(self) -> dict: ...                  # everything resume needs
+        def load_state_dict(self, state: dict) -> None: ...
+
+``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns are appended to the
+run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)`` stores arrays
+(spike rasters, rendered images) in the results file. Use ``self.runtime.device`` and
+``self.runtime.generator``: never a hard-coded device, never the global RNG.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from neurosim.backend import Runtime
+
+if TYPE_CHECKING:
+    from experiments.results import ResultsWriter
+
+
+@dataclass
+class RunConfig:
+    """Fields every experiment config has (subclass it and add your own, all typed).
+
+    Attributes:
+        seed: seeds every RNG; same seed, same results (on the same device).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
+        deterministic: torch deterministic algorithms.
+        steps: number of calls to ``step``.
+        log_every: append the step's metrics to the results file every this many steps.
+        checkpoint_every: write a checkpoint every this many steps (0 = only at the end).
+        data_root: folder with external datasets (default: ``$NEUROSIM_DATA`` or ``../shared/data``).
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    deterministic: bool = False
+    steps: int = 100
+    log_every: int = 10
+    checkpoint_every: int = 50
+    data_root: str = ""
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+class Experiment(abc.ABC, Generic[C]):
+    """Base class of every registered experiment (see the module docstring)."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[RunConfig]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: C, runtime: Runtime, results: ResultsWriter | None = None) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.results = results
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Build data, model and optimiser (called once, before ``step`` or ``load_state_dict``)."""
+
+    @abc.abstractmethod
+    def step(self, step: int) -> dict[str, float]:
+        """Do one unit of work; return scalar metrics to log (may be empty)."""
+
+    @abc.abstractmethod
+    def evaluate(self) -> dict[str, float]:
+        """Final metrics, written as the run's summary."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimiser, RNG generators, counters."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    def artifacts(self) -> dict[str, np.ndarray]:
+        """Arrays to store at the end (images, rasters); default none."""
+        return {}
+
+    def save_array(self, name: str, array: Any) -> None:
+        """Store an array in the run's results file now (replaces one of the same name)."""
+        if self.results is not None:
+            self.results.save_array(name, np.asarray(array))

@@ -1,0 +1,43 @@
+"""The shared tensor backend: device/precision/seed policy and the kernel registry.
+
+``fields`` imports only this package; everything here is free of model code.
+"""
+
+from neurosim.backend.checks import check_same_device, check_tensor
+from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
+from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
+from neurosim.backend.registry import (
+    Backend,
+    KernelRegistry,
+    Operation,
+    Selection,
+    compile_available,
+    kernels,
+    module_missing,
+    triton_available,
+)
+from neurosim.backend.runtime import Runtime
+from neurosim.backend.seed import seed_everything, set_deterministic
+
+__all__ = [
+    "PRECISIONS",
+    "Backend",
+    "BackendUnavailableError",
+    "InputError",
+    "KernelRegistry",
+    "NeurosimError",
+    "Operation",
+    "Runtime",
+    "Selection",
+    "autocast",
+    "check_same_device",
+    "check_tensor",
+    "compile_available",
+    "kernels",
+    "module_missing",
+    "resolve_device",
+    "resolve_dtype",
+    "seed_everything",
+    "set_deterministic",
+    "triton_available",
+]

@@ -1,0 +1,39 @@
+"""Seeding and deterministic mode."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices) and return a fresh CPU generator seeded alike.
+
+    Prefer passing the returned generator (or one derived from it) to the code that samples, so
+    that sampling does not depend on what else touched the global RNG.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        from neurosim.backend.errors import InputError
+
+        raise InputError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Ask torch for deterministic algorithms (errors where an op has none) when ``enabled``.
+
+    Sets ``CUBLAS_WORKSPACE_CONFIG`` as cuBLAS requires and turns cuDNN benchmarking off.
+    """
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    torch.backends.cudnn.benchmark = not enabled
+    torch.backends.cudnn.deterministic = enabled
