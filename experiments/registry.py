@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -15,8 +16,8 @@ log = logging.getLogger("neurosim.experiments")
 
 _REGISTRY: dict[str, type[Experiment[Any]]] = {}
 
-# Modules whose import registers the built-in experiment families (one per family).
-BUILTIN_FAMILIES: tuple[str, ...] = ("experiments.families.image_fit",)
+# Every module in this package registers one built-in experiment family when imported.
+FAMILIES_PACKAGE = "experiments.families"
 
 _loaded = False
 
@@ -41,8 +42,10 @@ def load_all() -> None:
     global _loaded
     if _loaded:
         return
-    for module in BUILTIN_FAMILIES:
-        importlib.import_module(module)
+    package = importlib.import_module(FAMILIES_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{FAMILIES_PACKAGE}.{info.name}")
     for ep in entry_points(group="neurosim.experiments"):
         try:
             ep.load()

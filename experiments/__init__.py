@@ -1,0 +1,1 @@
+"""Experiment runner: typed configs, registry, CLI, HDF5 results, checkpoints and sweeps."""

@@ -1,0 +1,1 @@
+"""Built-in experiment families: each module registers its experiments on import."""
