@@ -1,6 +1,6 @@
 """neurosim: neuromorphic and neural-field simulation on one PyTorch tensor backend."""
 
-from neurosim import backend, functional
+from neurosim import backend, functional, neurons
 from neurosim._version import __version__
 
-__all__ = ["__version__", "backend", "functional"]
+__all__ = ["__version__", "backend", "functional", "neurons"]

@@ -1,0 +1,66 @@
+"""Spiking neuron modules: thin ``nn.Module`` wrappers over :mod:`neurosim.functional`.
+
+Every neuron is a :class:`SpikingNeuron`: ``forward(x, state=None) -> (output, new_state)`` with
+explicit state (no hidden buffers, nothing to reset), ``step_mode="single"`` for ``x [B, *F]`` or
+``"multi"`` for a whole ``[T, B, *F]`` sequence in one fused scan, and ``simulate(x, state)`` for
+the multi-step outputs together with the membrane trace (:class:`NeuronSequence`).
+:class:`SpikingSequential` and :class:`MultiStep` apply stateless layers (Linear/Conv) to all time
+steps at once, so a layer is one large matmul followed by one neuron scan.
+
+Mapping from snnTorch 1.0
+-------------------------
+
+``snntorch.Leaky`` computes, per step, ``reset = H(mem - threshold).detach()``, then
+``mem = beta.clamp(0, 1) * mem + input - reset * threshold`` (subtract) or
+``mem = beta.clamp(0, 1) * (1 - reset) * mem + input`` (zero), then
+``spk = H(mem - threshold)``: the reset of a spike lands one step later (``reset_delay=True``,
+its default) and the returned ``mem`` is pre-reset. ``neurosim`` models this exactly with
+``delayed_reset=True``; snnTorch's ``reset_delay=False`` is our immediate reset (the default).
+
+=============================================  ====================================================
+snnTorch ``Leaky(...)``                         neurosim ``LIF(...)`` / ``LIFParameters(...)``
+=============================================  ====================================================
+``beta=b`` (clamped to [0, 1])                 ``beta=b`` (the module clamps to [0, 1] too)
+``threshold=1.0``                              ``threshold=1.0``
+``reset_mechanism="subtract"|"zero"|"none"``   ``reset="subtract"|"zero"|"none"``
+``reset_delay=True`` (default)                 ``delayed_reset=True`` (our default is ``False``)
+``reset_delay=False``                          ``delayed_reset=False``
+``spike_grad=surrogate.atan(alpha=2.0)``       ``surrogate=Surrogate.arctan(2.0)`` (our default)
+``spike_grad=surrogate.fast_sigmoid(slope=k)`` ``surrogate=Surrogate.fast_sigmoid(k)``
+``spike_grad=surrogate.sigmoid(slope=k)``      ``surrogate=Surrogate.sigmoid(k)``
+``spike_grad=surrogate.straight_through_estimator()``  ``surrogate=Surrogate.straight_through()``
+``learn_beta`` / ``learn_threshold``           ``learn_beta`` / ``learn_threshold``
+``init_hidden=True`` (hidden state)            not offered: state is explicit
+``spk, mem = lif(x, mem)``                     ``spk, state = lif(x, state)``; ``mem`` = ``state.v``
+``mem = lif.init_leaky()``                     ``state = None`` or ``LIFState.zeros_like(x)``
+``Synaptic(alpha, beta)``                      ``SynapticLIF(alpha=..., beta=...)`` (state ``i, v``)
+``Leaky(reset_mechanism="none")`` membrane     ``LI(beta=...)`` (output is ``v``)
+``graded_spikes_factor``, ``inhibition``,      not offered
+``state_quant``
+=============================================  ====================================================
+
+``LIFParameters.snntorch(beta, threshold, reset_mechanism, reset_delay)`` builds the matching
+parameters in one call. Spikes are in the input's dtype (snnTorch returns float32).
+"""
+
+from neurosim.functional.lif import LIFParameters, LIFState, NeuronSequence
+from neurosim.functional.surrogate import Surrogate
+from neurosim.neurons.base import STEP_MODES, SpikingNeuron
+from neurosim.neurons.li import LI
+from neurosim.neurons.lif import LIF
+from neurosim.neurons.sequential import MultiStep, SpikingSequential, fold_time, unfold_time
+
+__all__ = [
+    "LI",
+    "LIF",
+    "STEP_MODES",
+    "LIFParameters",
+    "LIFState",
+    "MultiStep",
+    "NeuronSequence",
+    "SpikingNeuron",
+    "SpikingSequential",
+    "Surrogate",
+    "fold_time",
+    "unfold_time",
+]

@@ -1,0 +1,133 @@
+"""The :class:`LIF` module: leaky integrate-and-fire neurons over :mod:`neurosim.functional.lif`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from neurosim.backend import InputError
+from neurosim.functional.lif import (
+    RESETS,
+    LIFParameters,
+    LIFState,
+    NeuronSequence,
+    check_option,
+    lif_multi_step,
+    lif_step,
+)
+from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
+from neurosim.neurons.base import SpikingNeuron, make_parameter
+
+
+class LIF(SpikingNeuron):
+    """Leaky integrate-and-fire neurons (see :mod:`neurosim.functional.lif` for the maths).
+
+    Args:
+        shape: per-step feature shape ``F`` (e.g. ``128``) for per-neuron parameters; ``None``
+            shares one scalar ``beta`` and ``threshold`` over all neurons.
+        beta: membrane decay per step; clamped to ``[0, 1]`` in the forward pass (as snnTorch).
+        threshold: firing threshold.
+        reset: ``"subtract"``, ``"zero"`` or ``"none"``.
+        delayed_reset: apply the reset one step later and report the pre-reset membrane
+            (snnTorch ``Leaky``'s default ``reset_delay=True``).
+        detach_reset: no gradient through the reset term (immediate reset only).
+        surrogate: surrogate gradient of the spike (default arctan, slope 2, as snnTorch).
+        learn_beta: make ``beta`` an ``nn.Parameter``.
+        learn_threshold: make ``threshold`` an ``nn.Parameter``.
+        step_mode, time_major, backend: see :class:`~neurosim.neurons.base.SpikingNeuron`.
+
+    Shapes: single step ``x [B, *F] -> spikes [B, *F]``; multi-step ``x [T, B, *F] -> spikes
+    [T, B, *F]`` (``[B, T, *F]`` with ``time_major=False``). State: :class:`LIFState`.
+
+    >>> lif = LIF(beta=0.5, step_mode="multi")
+    >>> spikes, state = lif(torch.full((3, 1, 1), 0.6))
+    >>> spikes.flatten().tolist()
+    [0.0, 0.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        shape: int | Sequence[int] | None = None,
+        *,
+        beta: float | torch.Tensor = 0.9,
+        threshold: float | torch.Tensor = 1.0,
+        reset: str = "subtract",
+        delayed_reset: bool = False,
+        detach_reset: bool = False,
+        surrogate: Surrogate = DEFAULT_SURROGATE,
+        learn_beta: bool = False,
+        learn_threshold: bool = False,
+        step_mode: str = "multi",
+        time_major: bool = True,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(step_mode, time_major, backend)
+        check_option(reset, "LIF reset", RESETS)
+        check_surrogate(surrogate, "LIF surrogate")
+        self.shape = shape
+        make_parameter(self, "beta", beta, shape, learn_beta)
+        make_parameter(self, "threshold", threshold, shape, learn_threshold)
+        self.reset = reset
+        self.delayed_reset = bool(delayed_reset)
+        self.detach_reset = bool(detach_reset)
+        self.surrogate = surrogate
+
+    @classmethod
+    def from_parameters(cls, p: LIFParameters, **kwargs: object) -> LIF:
+        """A module with the values of a :class:`LIFParameters` (keyword overrides allowed)."""
+        if not isinstance(p, LIFParameters):
+            raise InputError(f"expected LIFParameters, got {type(p).__name__}")
+        return cls(
+            beta=p.beta,
+            threshold=p.threshold,
+            reset=p.reset,
+            delayed_reset=p.delayed_reset,
+            detach_reset=p.detach_reset,
+            surrogate=p.surrogate,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def parameters_now(self) -> LIFParameters:
+        """The functional :class:`LIFParameters` this module uses now (``beta`` clamped)."""
+        beta: torch.Tensor = self.beta  # type: ignore[assignment]
+        threshold: torch.Tensor = self.threshold  # type: ignore[assignment]
+        return LIFParameters(
+            beta=beta.clamp(0.0, 1.0),
+            threshold=threshold,
+            reset=self.reset,
+            delayed_reset=self.delayed_reset,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
+        )
+
+    def initial_state(self, x: torch.Tensor) -> LIFState:
+        """Resting state for one step shaped like ``x [B, *F]``."""
+        return LIFState.zeros_like(x)
+
+    def step(self, x: torch.Tensor, state: LIFState | None = None) -> tuple[torch.Tensor, LIFState]:
+        """One step: ``x [B, *F] -> (spikes, LIFState)``."""
+        return lif_step(x, state, self._cast(self.parameters_now(), x))
+
+    def multi_step(self, x: torch.Tensor, state: LIFState | None = None) -> NeuronSequence:
+        """Fused scan over ``x [T, B, *F]`` (the ``lif_scan`` kernel operation)."""
+        return lif_multi_step(x, state, self._cast(self.parameters_now(), x), backend=self.backend)
+
+    @staticmethod
+    def _cast(p: LIFParameters, x: torch.Tensor) -> LIFParameters:
+        """Parameters follow the input's dtype (a bf16 input keeps bf16 end to end)."""
+        if isinstance(p.beta, torch.Tensor) and p.beta.dtype != x.dtype and x.is_floating_point():
+            p = p._replace(beta=p.beta.to(x.dtype))
+        if (
+            isinstance(p.threshold, torch.Tensor)
+            and p.threshold.dtype != x.dtype
+            and x.is_floating_point()
+        ):
+            p = p._replace(threshold=p.threshold.to(x.dtype))
+        return p
+
+    def extra_repr(self) -> str:
+        return (
+            f"shape={self.shape}, reset={self.reset!r}, delayed_reset={self.delayed_reset}, "
+            f"surrogate={self.surrogate.name}({self.surrogate.slope}), " + super().extra_repr()
+        )
