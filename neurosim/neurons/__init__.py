@@ -15,7 +15,11 @@ Mapping from snnTorch 1.0
 ``mem = beta.clamp(0, 1) * (1 - reset) * mem + input`` (zero), then
 ``spk = H(mem - threshold)``: the reset of a spike lands one step later (``reset_delay=True``,
 its default) and the returned ``mem`` is pre-reset. ``neurosim`` models this exactly with
-``delayed_reset=True``; snnTorch's ``reset_delay=False`` is our immediate reset (the default).
+``delayed_reset=True`` (spikes, membranes and gradients agree: ``tests/spiking/
+test_snntorch_equivalence.py``). snnTorch's ``reset_delay=False`` is our immediate reset (our
+default) for ``"zero"`` and ``"none"``, and for ``"subtract"`` as long as the membrane stays below
+twice the threshold; above that snnTorch subtracts the pending reset before deciding the spike,
+so it fires less often than one subtraction per step would.
 
 =============================================  ====================================================
 snnTorch ``Leaky(...)``                         neurosim ``LIF(...)`` / ``LIFParameters(...)``
