@@ -1,0 +1,189 @@
+"""The ``neurosim`` command line: list, run (and --resume), sweep, show, config.
+
+Examples::
+
+    neurosim list
+    neurosim run image_fit --preset tiny steps=200 lr=1e-3
+    neurosim run --resume runs/image_fit/20261126-120000-abc123
+    neurosim sweep image_fit --preset tiny lr=1e-3,3e-3 hidden=32,64 executor=local workers=2
+    neurosim show runs/image_fit/20261126-120000-abc123
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from experiments.config import ConfigError, parse_override, preset_names, to_dict
+from experiments.registry import experiment_names, get_experiment
+from neurosim._version import __version__
+from neurosim.backend import NeurosimError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurosim", description="Run neurosim experiments and read their results."
+    )
+    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the registered experiments")
+
+    run = sub.add_parser("run", help="run an experiment (or resume a run)")
+    run.add_argument("name", nargs="?", help="experiment name (see `neurosim list`)")
+    run.add_argument("overrides", nargs="*", help="config overrides key=value (nested: a.b=value)")
+    run.add_argument("--preset", help="a shipped preset name or a YAML file")
+    run.add_argument("--runs-dir", help="parent folder of run directories (default ./runs)")
+    run.add_argument("--run-dir", help="use exactly this new run directory")
+    run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+
+    sweep = sub.add_parser("sweep", help="run a grid of configs and collect one table")
+    sweep.add_argument("name", help="experiment name")
+    sweep.add_argument(
+        "specs",
+        nargs="*",
+        help="key=a,b,c values to sweep, key=value fixed overrides, executor=local|ray|serial, "
+        "workers=N",
+    )
+    sweep.add_argument("--preset", help="a shipped preset name or a YAML file")
+    sweep.add_argument("--runs-dir", help="parent folder (default ./runs)")
+    sweep.add_argument("--ray-address", help="connect to this Ray cluster instead of a local one")
+
+    show = sub.add_parser("show", help="summary table and PNG plots of a run or sweep")
+    show.add_argument("run", help="run (or sweep) directory")
+    show.add_argument("--no-plots", action="store_true", help="print only, write no PNG files")
+
+    config = sub.add_parser("config", help="print an experiment's full config as YAML")
+    config.add_argument("name", help="experiment name")
+    config.add_argument("overrides", nargs="*", help="key=value overrides")
+    config.add_argument("--preset", help="a shipped preset name or a YAML file")
+    return parser
+
+
+def _cmd_list() -> int:
+    rows = []
+    for name in experiment_names():
+        cls = get_experiment(name)
+        presets = ",".join(preset_names(name)) or "-"
+        rows.append((name, presets, cls.description))
+    width = max(len(r[0]) for r in rows) if rows else 4
+    pwidth = max(len(r[1]) for r in rows) if rows else 7
+    print(f"{'name'.ljust(width)}  {'presets'.ljust(pwidth)}  description")
+    for name, presets, description in rows:
+        print(f"{name.ljust(width)}  {presets.ljust(pwidth)}  {description}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from experiments.runner import resume_run, run_experiment
+
+    if args.resume:
+        if args.name or args.overrides or args.preset:
+            raise ConfigError("--resume RUN takes no experiment name, preset or overrides")
+        result = resume_run(args.resume)
+    else:
+        if not args.name:
+            raise ConfigError("give an experiment name (see `neurosim list`) or --resume RUN")
+        result = run_experiment(
+            args.name, args.overrides, args.runs_dir, args.preset, run_dir=args.run_dir
+        )
+    for key, value in result.metrics.items():
+        print(f"{key}: {value:.6g}")
+    print(f"results: {result.results_path}")
+    print(f"read them with: neurosim show {result.run_dir}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import run_sweep, split_values
+
+    executor, workers = "local", 0
+    grid, fixed = [], []
+    for spec in args.specs:
+        key, raw = parse_override(spec)
+        if key == "executor":
+            executor = raw
+        elif key == "workers":
+            try:
+                workers = int(raw)
+            except ValueError:
+                raise ConfigError(f"workers must be an integer, got {raw!r}") from None
+        elif len(split_values(raw)) > 1:
+            grid.append(spec)
+        else:
+            fixed.append(spec)
+    result = run_sweep(
+        args.name,
+        grid,
+        fixed,
+        preset=args.preset,
+        runs_dir=args.runs_dir,
+        executor=executor,
+        workers=workers,
+        ray_address=args.ray_address,
+    )
+    print(result.table())
+    print(f"sweep: {result.sweep_dir} (table in sweep.csv)")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from experiments.show import show_run
+
+    print(show_run(args.run, plots=not args.no_plots))
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from experiments.runner import make_config
+
+    config = make_config(args.name, args.overrides, args.preset)
+    print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``neurosim`` console script; returns the exit code."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse cannot interleave options with a second list of positionals: collect the
+    # key=value words that came after an option here.
+    unknown = [word for word in extra if word.startswith("-") or "=" not in word]
+    if unknown or (extra and args.command not in ("run", "sweep", "config")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if extra:
+        if args.command == "sweep":
+            args.specs = [*args.specs, *extra]
+        else:
+            args.overrides = [*args.overrides, *extra]
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
+        if args.command == "show":
+            return _cmd_show(args)
+        if args.command == "config":
+            return _cmd_config(args)
+    except NeurosimError as exc:
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurosim: interrupted; continue with `neurosim run --resume RUN`", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

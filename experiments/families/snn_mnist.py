@@ -1,0 +1,312 @@
+"""A 2-layer spiking classifier on the MNIST digits in ``<data_root>/mnist``.
+
+Network (time-major, ``T = time_steps``)::
+
+    pixels [B, 784] --encode--> [T, B, 784] --Linear--> LIF (hidden) --Linear--> LI (readout)
+    logits = mean_t  v_readout[t]                 (cross-entropy, surrogate gradients, Adam)
+
+The data are the 10,000 digits of the MNIST test files (the only split in ``../shared/data``),
+split by ``split_seed`` into ``10000 - n_holdout`` training digits and ``n_holdout`` held-out
+digits; the final metric ``holdout_accuracy`` is measured on digits never trained on. Training
+draws batches from a per-epoch permutation of the training part, with an optional random shift
+of up to ``max_shift`` pixels (augmentation), both from one generator that is saved in
+checkpoints, so a resumed run continues exactly.
+
+Encodings: ``direct`` (the grey level is the input current at every step; default), ``rate``
+(Bernoulli spikes) or ``latency`` (one spike per pixel, brighter earlier).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from experiments.base import Experiment, RunConfig
+from experiments.data import dataset_path
+from experiments.registry import register
+from neurosim.backend import InputError
+from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, split_indices
+from neurosim.functional.encoding import latency_encode
+from neurosim.functional.surrogate import SURROGATES, Surrogate
+from neurosim.monitors import Monitor
+from neurosim.functional.lif import LIFParameters, lif_multi_step
+from neurosim.functional.scan import leaky_scan
+
+
+class LIF(nn.Module):  # placeholder until neurosim.neurons lands
+    def __init__(self, beta: float, threshold: float, surrogate: Surrogate) -> None:
+        super().__init__()
+        self.p = LIFParameters(beta=beta, threshold=threshold, surrogate=surrogate)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return lif_multi_step(x, None, self.p)
+
+
+class LI(nn.Module):  # placeholder
+    def __init__(self, beta: float) -> None:
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return (leaky_scan(x, self.beta),)
+
+ENCODINGS = ("direct", "rate", "latency")
+
+
+@dataclass
+class SnnMnistConfig(RunConfig):
+    """Configuration of :class:`SnnMnist` (see the module docstring).
+
+    Attributes:
+        hidden: hidden LIF neurons.
+        time_steps: simulation steps ``T`` per digit.
+        encoding: ``direct``, ``rate`` or ``latency``.
+        beta: membrane decay per step of both layers.
+        threshold: hidden firing threshold.
+        surrogate: surrogate gradient name (``arctan``, ``fast_sigmoid``, ``sigmoid``,
+            ``straight_through``).
+        surrogate_slope: its slope.
+        batch_size: training batch size.
+        lr: peak Adam learning rate (linear warm-up over ``warmup_fraction`` of the steps, then
+            cosine decay to zero at ``steps``).
+        warmup_fraction: share of the steps spent warming up.
+        weight_decay: AdamW-style decoupled weight decay.
+        max_shift: random translation of training digits by up to this many pixels.
+        n_samples: use only the first this many digits of the file (0 = all 10,000).
+        n_holdout: held-out digits (never trained on).
+        split_seed: seed of the train / held-out split.
+        eval_batch_size: batch size when measuring held-out accuracy.
+        record_digits: held-out digits whose hidden spikes and readout membranes are recorded
+            into the results file at evaluation (0 = none).
+    """
+
+    hidden: int = 512
+    time_steps: int = 8
+    encoding: str = "direct"
+    beta: float = 0.9
+    threshold: float = 1.0
+    surrogate: str = "arctan"
+    surrogate_slope: float = 2.0
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup_fraction: float = 0.15
+    weight_decay: float = 0.0
+    max_shift: int = 2
+    n_samples: int = 0
+    n_holdout: int = 2000
+    split_seed: int = 0
+    eval_batch_size: int = 1000
+    record_digits: int = 16
+    steps: int = 900
+    log_every: int = 10
+    checkpoint_every: int = 300
+
+
+class SpikingMLP(nn.Module):
+    """``784 -> Linear -> LIF (hidden) -> Linear -> LI (readout)`` run on ``[T, B, 784]``.
+
+    Layers without recurrence act on all ``T`` steps at once; the neurons run as multi-step
+    scans. Returns the readout membrane ``[T, B, 10]`` and the hidden spikes ``[T, B, hidden]``.
+    """
+
+    def __init__(self, hidden: int, beta: float, threshold: float, surrogate: Surrogate) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(784, hidden)
+        self.lif = LIF(beta=beta, threshold=threshold, surrogate=surrogate)
+        self.fc2 = nn.Linear(hidden, 10)
+        self.readout = LI(beta=beta)
+
+    def forward(self, x: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(readout membrane [T, B, 10], hidden spikes [T, B, hidden])`` for input ``x``.
+
+        ``x`` is a spike/current sequence ``[T, B, 784]``, or ``[B, 784]`` for a constant
+        (direct) input current, whose ``fc1`` product is computed once and repeated ``steps``
+        times.
+        """
+        if x.dim() == 2:
+            current = self.fc1(x).unsqueeze(0).expand(steps, -1, -1)
+        else:
+            current = self.fc1(x)
+        spikes = self.lif(current)[0]
+        v_out = self.readout(self.fc2(spikes))[0]
+        return v_out, spikes
+
+
+@register
+class SnnMnist(Experiment[SnnMnistConfig]):
+    """MNIST digits with a 2-layer LIF network and surrogate gradients."""
+
+    name = "snn_mnist"
+    config_class = SnnMnistConfig
+    description = "2-layer spiking classifier (LIF + LI readout) on MNIST, held-out accuracy"
+
+    def setup(self) -> None:
+        """Load and split the digits, build the network, Adam and the data-order generator."""
+        c = self.config
+        if c.encoding not in ENCODINGS:
+            raise InputError(f"snn_mnist encoding must be one of {ENCODINGS}, got {c.encoding!r}")
+        if c.surrogate not in SURROGATES:
+            raise InputError(f"snn_mnist surrogate must be one of {SURROGATES}, got {c.surrogate!r}")
+        for key in ("hidden", "time_steps", "batch_size", "eval_batch_size"):
+            if getattr(c, key) < 1:
+                raise InputError(f"snn_mnist {key} must be positive, got {getattr(c, key)}")
+        if not 0 <= c.max_shift <= 8:
+            raise InputError(f"snn_mnist max_shift must be in 0..8 pixels, got {c.max_shift}")
+        device = self.runtime.device
+        data = load_mnist(dataset_path("mnist", c.data_root, layout=MNIST_LAYOUT), "t10k")
+        n = len(data.labels) if c.n_samples == 0 else min(c.n_samples, len(data.labels))
+        train_idx, held_idx = split_indices(n, c.n_holdout, c.split_seed)
+        images = data.images[:n].reshape(n, 784).to(torch.float32).div_(255.0)
+        self.train_x = images[train_idx].to(device)
+        self.train_y = data.labels[train_idx].to(device)
+        self.held_x = images[held_idx].to(device)
+        self.held_y = data.labels[held_idx].to(device)
+        if len(self.train_y) < c.batch_size:
+            raise InputError(
+                f"snn_mnist batch_size {c.batch_size} exceeds the {len(self.train_y)} training digits"
+            )
+
+        torch.manual_seed(self.runtime.seed)  # parameter initialisation
+        surrogate = Surrogate(c.surrogate, c.surrogate_slope)
+        self.model = SpikingMLP(c.hidden, c.beta, c.threshold, surrogate).to(device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay
+        )
+        # data order, augmentation and rate-coding noise: one CPU generator, saved in checkpoints
+        self.generator = torch.Generator().manual_seed(self.runtime.seed)
+        self.order = torch.randperm(len(self.train_y), generator=self.generator)
+        self.cursor = 0
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ helpers
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up then cosine decay: a pure function of ``step`` (nothing to save)."""
+        c = self.config
+        warm = max(1, int(c.warmup_fraction * c.steps))
+        if step < warm:
+            return c.lr * (step + 1) / warm
+        progress = (step - warm) / max(1, c.steps - warm)
+        return c.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        if self.cursor + c.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.train_y), generator=self.generator)
+            self.cursor = 0
+            self.epoch += 1
+        idx = self.order[self.cursor : self.cursor + c.batch_size].to(self.runtime.device)
+        self.cursor += c.batch_size
+        x, y = self.train_x[idx], self.train_y[idx]
+        if c.max_shift > 0:
+            dy, dx = torch.randint(-c.max_shift, c.max_shift + 1, (2,), generator=self.generator)
+            img = F.pad(x.view(-1, 1, 28, 28), [c.max_shift] * 4)
+            top, left = c.max_shift + int(dy), c.max_shift + int(dx)
+            x = img[:, :, top : top + 28, left : left + 28].reshape(-1, 784)
+        return x, y
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[B, 784]`` in ``[0, 1]`` -> network input ``[T, B, 784]`` (or ``[B, 784]``)."""
+        c = self.config
+        if c.encoding == "direct":
+            return x  # the model repeats fc1(x) over time (same as direct_encode, T x cheaper)
+        if c.encoding == "latency":
+            return latency_encode(x, c.time_steps)
+        noise = torch.rand((c.time_steps, *x.shape), generator=self.generator).to(x.device)
+        return (noise < x).to(x.dtype)
+
+    # ------------------------------------------------------------------ experiment API
+    def step(self, step: int) -> dict[str, float]:
+        """One Adam step on one training batch; logs loss, batch accuracy and learning rate."""
+        self.model.train()
+        lr = self.learning_rate(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self._next_batch()
+        with self.runtime.autocast():
+            v_out, spikes = self.model(self.encode(x), self.config.time_steps)
+            logits = v_out.float().mean(0)
+            loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return {
+            "loss": float(loss.detach()),
+            "batch_accuracy": float(acc),
+            "hidden_rate": float(spikes.detach().float().mean()),
+            "lr": lr,
+            "epoch": float(self.epoch),
+        }
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy and loss on the held-out digits (and training accuracy for comparison)."""
+        self.model.eval()
+        held_acc, held_loss, rate = self._accuracy(self.held_x, self.held_y)
+        train_acc, _, _ = self._accuracy(self.train_x, self.train_y)
+        self._record_examples()
+        return {
+            "holdout_accuracy": held_acc,
+            "holdout_loss": held_loss,
+            "holdout_hidden_rate": rate,
+            "train_accuracy": train_acc,
+        }
+
+    def _accuracy(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float, float]:
+        correct, loss, rate = 0.0, 0.0, 0.0
+        generator_state = self.generator.get_state()  # evaluation leaves the data order alone
+        for start in range(0, len(ys), self.config.eval_batch_size):
+            x = xs[start : start + self.config.eval_batch_size]
+            y = ys[start : start + self.config.eval_batch_size]
+            with self.runtime.autocast():
+                v_out, spikes = self.model(self.encode(x), self.config.time_steps)
+            logits = v_out.float().mean(0)
+            correct += float((logits.argmax(1) == y).sum())
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            rate += float(spikes.float().mean()) * len(y)
+        self.generator.set_state(generator_state)
+        n = len(ys)
+        return correct / n, loss / n, rate / n
+
+    def _record_examples(self) -> None:
+        """Hidden spikes and readout membranes of a few held-out digits, into the results file."""
+        k = min(self.config.record_digits, len(self.held_y))
+        path = getattr(self.results, "path", None)
+        if k == 0 or path is None:
+            return
+        spikes_mon = Monitor("holdout_hidden_spikes", target=path, dtype="uint8")
+        v_mon = Monitor("holdout_readout_v", target=path)
+        v_mon.attach(self.model.readout, pick=lambda out: out[0], sequence=True)
+        spikes_mon.attach(self.model.lif, pick=lambda out: out[0], sequence=True)
+        generator_state = self.generator.get_state()
+        self.model(self.encode(self.held_x[:k]), self.config.time_steps)
+        self.generator.set_state(generator_state)
+        spikes_mon.close()
+        v_mon.close()
+        self.save_array("holdout_labels", self.held_y[:k].cpu().numpy().astype(np.int64))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser, data-order generator, current permutation and position."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "order": self.order.clone(),
+            "cursor": self.cursor,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (after :meth:`setup`)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.cursor = int(state["cursor"])
+        self.epoch = int(state["epoch"])
