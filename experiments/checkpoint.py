@@ -28,7 +28,7 @@ class CheckpointError(InputError):
 
 def rng_state() -> dict[str, Any]:
     """Global RNG states (Python, NumPy, torch CPU and CUDA) as plain data and tensors."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]  # noqa: NPY002
     state: dict[str, Any] = {
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
         "numpy": {
@@ -50,7 +50,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     numpy = state["numpy"]
-    np.random.set_state(
+    np.random.set_state(  # noqa: NPY002
         (
             numpy["kind"],
             numpy["keys"].numpy().astype(np.uint32),
@@ -92,7 +92,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load one checkpoint (weights only); a corrupt file is a :class:`CheckpointError`."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means unreadable
+    except Exception as exc:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {exc})"
         ) from exc

@@ -7,6 +7,7 @@ Examples::
     neurosim run --resume runs/image_fit/20261126-120000-abc123
     neurosim sweep image_fit --preset tiny lr=1e-3,3e-3 hidden=32,64 executor=local workers=2
     neurosim show runs/image_fit/20261126-120000-abc123
+    neurosim demo            # every experiment's short `demo` preset
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="summary table and PNG plots of a run or sweep")
     show.add_argument("run", help="run (or sweep) directory")
     show.add_argument("--no-plots", action="store_true", help="print only, write no PNG files")
+
+    demo = sub.add_parser("demo", help="run every experiment's short `demo` preset")
+    demo.add_argument("--runs-dir", help="parent folder of run directories (default ./runs)")
+    demo.add_argument("--only", nargs="*", help="run only these experiments")
 
     config = sub.add_parser("config", help="print an experiment's full config as YAML")
     config.add_argument("name", help="experiment name")
@@ -139,6 +144,28 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from experiments.runner import run_experiment
+    from experiments.sweep import format_table
+
+    names = [n for n in experiment_names() if "demo" in preset_names(n)]
+    if args.only:
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            raise ConfigError(f"no demo preset for {unknown}; experiments with one: {names}")
+        names = [n for n in names if n in args.only]
+    rows = []
+    for name in names:
+        print(f"== {name}: {get_experiment(name).description}", flush=True)
+        result = run_experiment(name, [], args.runs_dir, "demo")
+        rows.append({"experiment": name, **result.metrics, "results": str(result.results_path)})
+        print(f"   results: {result.results_path}", flush=True)
+    print()
+    print(format_table(rows))
+    print("\nread a run with: neurosim show RUN_DIR  (summary table + PNG plots)")
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from experiments.runner import make_config
 
@@ -176,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_show(args)
         if args.command == "config":
             return _cmd_config(args)
+        if args.command == "demo":
+            return _cmd_demo(args)
     except NeurosimError as exc:
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2

@@ -102,7 +102,9 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if args and len(args) != len(value):
             raise ConfigError(f"config key {key!r}: expected {len(args)} items, got {list(value)}")
         types_ = args or (Any,) * len(value)
-        return tuple(coerce(v, a, f"{key}[{i}]") for i, (a, v) in enumerate(zip(types_, value, strict=True)))
+        return tuple(
+            coerce(v, a, f"{key}[{i}]") for i, (a, v) in enumerate(zip(types_, value, strict=True))
+        )
     if origin is dict or tp is dict:
         kt, vt = get_args(tp) or (str, Any)
         if not isinstance(value, Mapping):
@@ -201,7 +203,9 @@ def _set_nested(data: dict[str, Any], cls: type, key: str, raw: str) -> None:
     tp: Any = cls
     for depth, part in enumerate(parts):
         if not (dataclasses.is_dataclass(tp) and isinstance(tp, type)):
-            raise ConfigError(f"config key {'.'.join(parts[:depth])!r} has no sub-keys (in {key!r})")
+            raise ConfigError(
+                f"config key {'.'.join(parts[:depth])!r} has no sub-keys (in {key!r})"
+            )
         types_ = field_types(tp)
         prefix = ".".join(parts[:depth]) + "." if depth else ""
         if part not in types_:
@@ -243,7 +247,9 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}"
+        )
     return data
 
 

@@ -49,7 +49,7 @@ def load_all() -> None:
     for ep in entry_points(group="neurosim.experiments"):
         try:
             ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
+        except Exception as exc:
             log.warning("experiment plugin %r failed to load: %s", ep.name, exc)
     _loaded = True
 

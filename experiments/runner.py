@@ -174,7 +174,11 @@ def _execute(
             if metrics and (done % max(config.log_every, 1) == 0 or done == config.steps):
                 results.log(step, metrics)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:3]})
-            if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
+            if (
+                config.checkpoint_every
+                and done % config.checkpoint_every == 0
+                and done < config.steps
+            ):
                 results.flush()
                 save_checkpoint(
                     run_dir,

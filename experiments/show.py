@@ -28,7 +28,9 @@ def _plot_metric(name: str, steps: np.ndarray, values: np.ndarray, path: Path) -
 
 
 def _is_image(array: np.ndarray) -> bool:
-    return array.ndim == 2 and min(array.shape) > 1 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))
+    return (array.ndim == 2 and min(array.shape) > 1) or (
+        array.ndim == 3 and array.shape[-1] in (1, 3, 4)
+    )
 
 
 def _save_image(array: np.ndarray, path: Path) -> None:
@@ -59,7 +61,9 @@ def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
     ]
     env = results.attrs.get("environment")
     if isinstance(env, dict):
-        lines.append(f"device       {env.get('device')} ({env.get('gpu', env.get('platform', ''))})")
+        lines.append(
+            f"device       {env.get('device')} ({env.get('gpu', env.get('platform', ''))})"
+        )
     rows = []
     for name, (steps, values) in sorted(results.metrics.items()):
         if len(values):
@@ -80,7 +84,9 @@ def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
     lines += ["", format_table(rows)]
     if results.arrays:
         lines.append("")
-        lines += [f"array {k}: shape {v.shape} {v.dtype}" for k, v in sorted(results.arrays.items())]
+        lines += [
+            f"array {k}: shape {v.shape} {v.dtype}" for k, v in sorted(results.arrays.items())
+        ]
     if plots:
         folder = results.path.parent / "plots"
         folder.mkdir(exist_ok=True)

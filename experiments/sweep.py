@@ -132,17 +132,23 @@ def run_sweep(
     sweep_dir = base / "sweeps" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     sweep_dir.mkdir(parents=True)
     jobs = [
-        (name, [*fixed, *combo], preset, str(sweep_dir / f"run{i:03d}")) for i, combo in enumerate(combos)
+        (name, [*fixed, *combo], preset, str(sweep_dir / f"run{i:03d}"))
+        for i, combo in enumerate(combos)
     ]
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     (sweep_dir / "sweep.yaml").write_text(
         yaml.safe_dump(
-            {"experiment": name, "preset": preset, "fixed": list(fixed), "grid": list(grid),
-             "executor": executor},
+            {
+                "experiment": name,
+                "preset": preset,
+                "fixed": list(fixed),
+                "grid": list(grid),
+                "executor": executor,
+            },
             sort_keys=False,
         )
     )
-    if executor == "serial" or workers == 1 and executor == "local":
+    if executor == "serial" or (workers == 1 and executor == "local"):
         outputs = [_run_one(*job) for job in jobs]
     elif executor == "local":
         context = multiprocessing.get_context("spawn")
@@ -151,7 +157,7 @@ def run_sweep(
     else:
         outputs = _run_ray(jobs, workers, ray_address)
     rows = []
-    for (_, overrides, _, _), combo, output in zip(jobs, combos, outputs, strict=True):
+    for combo, output in zip(combos, outputs, strict=True):
         row: dict[str, Any] = dict(parse_override(o) for o in combo)
         run_dir = output.pop("run_dir")
         row.update(output)
@@ -167,9 +173,7 @@ def _run_ray(
     try:
         import ray
     except ImportError as exc:
-        raise ConfigError(
-            "executor=ray needs Ray: pip install 'neurosim[ray]'"
-        ) from exc
+        raise ConfigError("executor=ray needs Ray: pip install 'neurosim[ray]'") from exc
     started = False
     if not ray.is_initialized():
         if address:

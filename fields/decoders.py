@@ -39,7 +39,9 @@ class MLP(nn.Sequential):
             raise InputError(f"MLP needs at least 1 layer, got layers={layers}")
         for act in (activation, output_activation):
             if act is not None and act not in ACTIVATIONS:
-                raise InputError(f"unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}")
+                raise InputError(
+                    f"unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}"
+                )
         dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
         modules: list[nn.Module] = []
         for i in range(layers):

@@ -39,7 +39,7 @@ def load_image(spec: str, size: int) -> np.ndarray:
             )
         try:
             image = io.imread(path)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure
+        except Exception as exc:
             raise InputError(f"image file {str(path)!r} could not be decoded: {exc}") from exc
     image = util.img_as_float32(image)
     if image.ndim == 2:

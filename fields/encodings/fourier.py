@@ -47,6 +47,7 @@ class FourierFeatures(nn.Module):
         self.in_dim = in_dim
         self.include_input = include_input
         matrix = torch.randn(num_frequencies, in_dim, generator=generator) * sigma
+        self.B: torch.Tensor
         self.register_buffer("B", matrix)
         self.out_dim = 2 * num_frequencies + (in_dim if include_input else 0)
 

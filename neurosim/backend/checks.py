@@ -56,4 +56,6 @@ def check_tensor(
 def check_same_device(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     """Raise :class:`InputError` when two tensors live on different devices."""
     if a.device != b.device:
-        raise InputError(f"{name_a} is on {a.device} but {name_b} is on {b.device}; expected one device")
+        raise InputError(
+            f"{name_a} is on {a.device} but {name_b} is on {b.device}; expected one device"
+        )

@@ -37,7 +37,7 @@ def module_missing(module: str, hint: str) -> Callable[[torch.device], str | Non
     def check(device: torch.device) -> str | None:
         try:
             importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
+        except Exception as exc:
             return f"{module} does not import ({type(exc).__name__}: {exc}); {hint}"
         return None
 
@@ -46,7 +46,9 @@ def module_missing(module: str, hint: str) -> Callable[[torch.device], str | Non
 
 def triton_available(device: torch.device) -> str | None:
     """Triton runs on CUDA, or on the CPU under its interpreter (``TRITON_INTERPRET=1``)."""
-    reason = module_missing("triton", "install the 'gpu' extra: pip install 'neurosim[gpu]'")(device)
+    reason = module_missing("triton", "install the 'gpu' extra: pip install 'neurosim[gpu]'")(
+        device
+    )
     if reason:
         return reason
     if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
@@ -57,8 +59,8 @@ def triton_available(device: torch.device) -> str | None:
 def compile_available(device: torch.device) -> str | None:
     """torch.compile needs a working dynamo for this Python (and a C compiler on the CPU)."""
     try:
-        import torch._dynamo  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+        import torch._dynamo
+    except Exception as exc:
         return f"torch.compile is unavailable ({type(exc).__name__}: {exc})"
     if not hasattr(torch, "compile"):
         return "this torch has no torch.compile"
@@ -210,7 +212,7 @@ class KernelRegistry:
                 if status[name] is None and device.type in candidate.auto_devices:
                     try:
                         fn = self._load(op, candidate)
-                    except Exception as exc:  # noqa: BLE001 - try the next one, but say so
+                    except Exception as exc:
                         log.warning("backend %r for %r failed to load: %s", name, op_name, exc)
                         continue
                     skipped = {k: v for k, v in status.items() if v is not None}

@@ -20,7 +20,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
         raise InputError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeding the legacy global RNG on purpose
     torch.manual_seed(seed)
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -36,7 +36,17 @@ def _leaky_fwd(x_ptr, d_ptr, h0_ptr, y_ptr, T, N, BLOCK_N: tl.constexpr, ACC: tl
 
 @triton.jit
 def _leaky_bwd(
-    gy_ptr, y_ptr, d_ptr, h0_ptr, gx_ptr, gd_ptr, gh0_ptr, T, N, BLOCK_N: tl.constexpr, ACC: tl.constexpr
+    gy_ptr,
+    y_ptr,
+    d_ptr,
+    h0_ptr,
+    gx_ptr,
+    gd_ptr,
+    gh0_ptr,
+    T,
+    N,
+    BLOCK_N: tl.constexpr,
+    ACC: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)

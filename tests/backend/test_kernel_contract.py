@@ -46,9 +46,14 @@ def _cases() -> list[Any]:
             for dtype in op.dtypes:
                 for device in DEVICES:
                     cases.append(
-                        pytest.param(op_name, backend, dtype, device.values[0],
-                                     id=f"{op_name}-{backend}-{str(dtype)[6:]}-{device.id}",
-                                     marks=device.marks)
+                        pytest.param(
+                            op_name,
+                            backend,
+                            dtype,
+                            device.values[0],
+                            id=f"{op_name}-{backend}-{str(dtype)[6:]}-{device.id}",
+                            marks=device.marks,
+                        )
                     )
     return cases
 
@@ -71,7 +76,9 @@ def test_registry_is_populated() -> None:
 
 
 @pytest.mark.parametrize(("op_name", "backend", "dtype", "device"), _cases())
-def test_backend_matches_reference(op_name: str, backend: str, dtype: torch.dtype, device: str) -> None:
+def test_backend_matches_reference(
+    op_name: str, backend: str, dtype: torch.dtype, device: str
+) -> None:
     dev = torch.device(device)
     status = kernels.availability(op_name, dev)[backend]
     if status is not None:
@@ -97,8 +104,10 @@ def test_backend_matches_reference(op_name: str, backend: str, dtype: torch.dtyp
         assert g.dtype == e.dtype and g.shape == e.shape and g.device == e.device
         torch.testing.assert_close(g, e, rtol=rtol, atol=atol)
     # gradients: a fixed random cotangent on every floating output
-    weights = [torch.randn(e.shape, generator=generator, dtype=torch.float64).to(dev, e.dtype)
-               for e in expected_t]
+    weights = [
+        torch.randn(e.shape, generator=generator, dtype=torch.float64).to(dev, e.dtype)
+        for e in expected_t
+    ]
     loss_e = sum((e * w).sum() for e, w in zip(expected_t, weights, strict=True) if e.requires_grad)
     loss_g = sum((g * w).sum() for g, w in zip(got_t, weights, strict=True) if g.requires_grad)
     assert isinstance(loss_e, torch.Tensor) and isinstance(loss_g, torch.Tensor)

@@ -60,17 +60,22 @@ def test_reference_backend_is_added_and_auto_picks_fastest_available() -> None:
 def test_auto_respects_auto_devices() -> None:
     registry = _make_registry()
     registry.register_backend(
-        "double", Backend("gpu_only_auto", lambda: _double, priority=5, auto_devices=frozenset({"cuda"}))
+        "double",
+        Backend("gpu_only_auto", lambda: _double, priority=5, auto_devices=frozenset({"cuda"})),
     )
     assert registry.resolve("double", "auto", torch.device("cpu")).backend == "torch"
-    assert registry.resolve("double", "gpu_only_auto", torch.device("cpu")).backend == "gpu_only_auto"
+    assert (
+        registry.resolve("double", "gpu_only_auto", torch.device("cpu")).backend == "gpu_only_auto"
+    )
 
 
 def test_unavailable_backend_raises_with_reason_and_chained_import_error() -> None:
     registry = _make_registry()
     registry.register_backend(
         "double",
-        Backend("ghost", lambda: _double, available=module_missing("no_such_pkg_xyz", "pip install x")),
+        Backend(
+            "ghost", lambda: _double, available=module_missing("no_such_pkg_xyz", "pip install x")
+        ),
     )
     with pytest.raises(BackendUnavailableError, match="no_such_pkg_xyz"):
         registry.resolve("double", "ghost", torch.device("cpu"))

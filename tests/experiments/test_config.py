@@ -42,8 +42,16 @@ class Cfg(RunConfig):
 def test_overrides_nested_and_typed() -> None:
     cfg = apply_overrides(
         Cfg(),
-        ["model.hidden=32", "lr=3e-4", "name=42", "model.widths=[4, 5]", "scale=[3, 4]",
-         "note=null", "deterministic=true", "model.activation=tanh"],
+        [
+            "model.hidden=32",
+            "lr=3e-4",
+            "name=42",
+            "model.widths=[4, 5]",
+            "scale=[3, 4]",
+            "note=null",
+            "deterministic=true",
+            "model.activation=tanh",
+        ],
     )
     assert cfg.model.hidden == 32 and cfg.lr == pytest.approx(3e-4)
     assert cfg.name == "42"  # a str field keeps the text

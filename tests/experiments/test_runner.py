@@ -51,8 +51,18 @@ def test_resume_of_a_finished_run_returns_its_summary(tmp_path: Path) -> None:
 def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
     overrides = ["steps=400", "checkpoint_every=20", "log_every=5", "size=24", "hidden=16"]
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "experiments.cli", "run", "image_fit", "--preset", "tiny",
-           *overrides, "--run-dir", str(killed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.cli",
+        "run",
+        "image_fit",
+        "--preset",
+        "tiny",
+        *overrides,
+        "--run-dir",
+        str(killed),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     try:
@@ -84,8 +94,9 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path: Path) -> No
 
 
 def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path: Path) -> None:
-    result = run_experiment("image_fit", ["steps=30", "checkpoint_every=10"], runs_dir=tmp_path,
-                            preset="tiny")
+    result = run_experiment(
+        "image_fit", ["steps=30", "checkpoint_every=10"], runs_dir=tmp_path, preset="tiny"
+    )
     run_dir = result.run_dir
     # Pretend the run died right after writing a damaged checkpoint at step 20.
     ckpts = list_checkpoints(run_dir)
@@ -126,7 +137,9 @@ def test_cli_list_run_show_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["list"]) == 0
     assert "image_fit" in capsys.readouterr().out
 
-    assert main(["run", "image_fit", "--preset", "tiny", "steps=10", "--runs-dir", str(tmp_path)]) == 0
+    assert (
+        main(["run", "image_fit", "--preset", "tiny", "steps=10", "--runs-dir", str(tmp_path)]) == 0
+    )
     out = capsys.readouterr().out
     assert "psnr:" in out and "results:" in out
     run_dir = next((tmp_path / "image_fit").iterdir())
@@ -136,7 +149,11 @@ def test_cli_list_run_show_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert main(["run", "image_fit", "stepz=10", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "unknown config key 'stepz'" in err and "did you mean 'steps'" in err and "Traceback" not in err
+    assert (
+        "unknown config key 'stepz'" in err
+        and "did you mean 'steps'" in err
+        and "Traceback" not in err
+    )
     assert main(["run", "no_such_experiment"]) == 2
     assert "unknown experiment 'no_such_experiment'" in capsys.readouterr().err
     assert main(["run", "image_fit", "steps=abc"]) == 2

@@ -43,8 +43,13 @@ def _check(result_rows: list[dict[str, object]], key: str, values: list[float]) 
 
 def test_local_pool_sweep_collects_one_table(tmp_path: Path) -> None:
     result = run_sweep(
-        "image_fit", ["lr=0.01,0.003"], ["steps=10"], preset="tiny", runs_dir=tmp_path,
-        executor="local", workers=2,
+        "image_fit",
+        ["lr=0.01,0.003"],
+        ["steps=10"],
+        preset="tiny",
+        runs_dir=tmp_path,
+        executor="local",
+        workers=2,
     )
     _check(result.rows, "lr", [0.01, 0.003])
     table = read_sweep(result.sweep_dir)
@@ -54,8 +59,13 @@ def test_local_pool_sweep_collects_one_table(tmp_path: Path) -> None:
 
 def test_ray_sweep_on_a_local_instance(tmp_path: Path) -> None:
     result = run_sweep(
-        "image_fit", ["hidden=8,16"], ["steps=5"], preset="tiny", runs_dir=tmp_path,
-        executor="ray", workers=2,
+        "image_fit",
+        ["hidden=8,16"],
+        ["steps=5"],
+        preset="tiny",
+        runs_dir=tmp_path,
+        executor="ray",
+        workers=2,
     )
     _check(result.rows, "hidden", [8, 16])
     assert {float(str(r["params"])) for r in result.rows} == {
@@ -64,8 +74,19 @@ def test_ray_sweep_on_a_local_instance(tmp_path: Path) -> None:
 
 
 def test_cli_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["sweep", "image_fit", "--preset", "tiny", "size=16,24", "steps=5",
-                 "executor=serial", "--runs-dir", str(tmp_path)])
+    code = main(
+        [
+            "sweep",
+            "image_fit",
+            "--preset",
+            "tiny",
+            "size=16,24",
+            "steps=5",
+            "executor=serial",
+            "--runs-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "size" in out and "psnr" in out and "sweep:" in out
