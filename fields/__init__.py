@@ -2,5 +2,6 @@
 
 from fields.decoders import MLP
 from fields.encodings.fourier import FourierFeatures
+from fields.encodings.hashgrid import HashGrid, HashGridConfig, hashgrid_encode
 
-__all__ = ["MLP", "FourierFeatures"]
+__all__ = ["MLP", "FourierFeatures", "HashGrid", "HashGridConfig", "hashgrid_encode"]

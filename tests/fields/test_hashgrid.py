@@ -1,0 +1,246 @@
+"""Hash grid: tiny-cuda-nn alignment (against a per-point loop written from grid.h), the torch
+reference against the plain-autograd path (gradients and double backward included), the module,
+configuration and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fields.encodings.hashgrid import (
+    INIT_SCALE,
+    PRIMES,
+    HashGrid,
+    HashGridConfig,
+    hashgrid_encode,
+    hashgrid_encode_autograd,
+    hashgrid_encode_reference,
+)
+from neurosim.backend import InputError, kernels
+
+
+def _loop_encode(x: np.ndarray, params: np.ndarray, cfg: HashGridConfig) -> np.ndarray:
+    """Point by point, corner by corner, as tiny-cuda-nn's kernel_grid does (float64 weights).
+
+    Independent of the vectorised code: level sizes, the dense/hash choice and the uint32
+    arithmetic are recomputed here from the tiny-cuda-nn source's rules.
+    """
+    dim, feats = cfg.in_dim, cfg.n_features_per_level
+    log2_scale = np.float32(math.log2(cfg.per_level_scale))
+    sizes, scales, resolutions = [], [], []
+    for level in range(cfg.n_levels):
+        scale = float(
+            np.float32(np.exp2(np.float32(level) * log2_scale) * np.float32(cfg.base_resolution))
+            - np.float32(1.0)
+        )
+        res = math.ceil(scale) + 1
+        size = min(((res**dim + 7) // 8) * 8, 2**cfg.log2_hashmap_size)
+        sizes.append(size)
+        scales.append(scale)
+        resolutions.append(res)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    table = params.reshape(-1, feats)
+    out = np.zeros((x.shape[0], cfg.n_levels * feats))
+    for i, point in enumerate(x):
+        for level in range(cfg.n_levels):
+            scale, res, size = scales[level], resolutions[level], sizes[level]
+            pos = np.float32(point) * np.float32(scale) + np.float32(0.5)
+            cell = np.floor(pos).astype(np.int64)
+            frac = (pos - cell).astype(np.float64)
+            if cfg.interpolation == "smoothstep":
+                frac = frac * frac * (3.0 - 2.0 * frac)
+            for corner in range(2**dim):
+                weight = 1.0
+                vertex = []
+                for d in range(dim):
+                    bit = (corner >> d) & 1
+                    weight *= frac[d] if bit else 1.0 - frac[d]
+                    vertex.append(int(cell[d]) + bit)
+                if res**dim <= size:  # dense, possibly wrapping at the top face
+                    index = sum(v * res**d for d, v in enumerate(vertex)) % size
+                else:
+                    h = 0
+                    for d, v in enumerate(vertex):
+                        h ^= (v * PRIMES[d]) & 0xFFFFFFFF
+                    index = h % size
+                out[i, level * feats : (level + 1) * feats] += (
+                    weight * table[offsets[level] + index]
+                )
+    return out
+
+
+CONFIGS = [
+    HashGridConfig(1, n_levels=3, log2_hashmap_size=4, base_resolution=5, per_level_scale=2.5),
+    HashGridConfig(2, n_levels=4, log2_hashmap_size=7, base_resolution=3, per_level_scale=2.0),
+    HashGridConfig(3, n_levels=4, log2_hashmap_size=8, base_resolution=2, per_level_scale=1.9),
+    HashGridConfig(
+        3, n_levels=3, log2_hashmap_size=9, base_resolution=4, interpolation="smoothstep"
+    ),
+    HashGridConfig(4, n_levels=3, n_features_per_level=3, log2_hashmap_size=8, base_resolution=2),
+    HashGridConfig(2, n_levels=2, n_features_per_level=1, log2_hashmap_size=7, base_resolution=9),
+]
+
+
+def _ids(cfg: HashGridConfig) -> str:
+    return f"{cfg.in_dim}d-F{cfg.n_features_per_level}-{cfg.interpolation}"
+
+
+def _inputs(
+    cfg: HashGridConfig, n: int, dtype: torch.dtype, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, cfg.in_dim, generator=gen, dtype=torch.float64)
+    x[:4] = torch.tensor([0.0, 1.0, 0.5, 1.0])[:4, None]  # the faces of the domain
+    params = torch.rand(cfg.n_params, generator=gen, dtype=torch.float64) * 2 - 1
+    return x.to(dtype), params.to(dtype)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
+def test_matches_tiny_cuda_nn_rules_point_by_point(cfg: HashGridConfig) -> None:
+    levels = cfg.levels
+    assert any(not lv.hashed for lv in levels), "config should exercise a dense level"
+    if cfg.in_dim > 1:
+        assert any(lv.hashed for lv in levels), "config should exercise a hashed level"
+    x, params = _inputs(cfg, 40, torch.float32)
+    expected = _loop_encode(x.numpy(), params.numpy().astype(np.float64), cfg)
+    got = hashgrid_encode(x, params, cfg, backend="torch")
+    assert got.shape == (40, cfg.out_dim) and got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_level_geometry_follows_tiny_cuda_nn() -> None:
+    cfg = HashGridConfig.from_max_resolution(3, 2048, n_levels=16, base_resolution=16)
+    levels = cfg.levels
+    assert levels[0].scale == 15.0 and levels[0].resolution == 16
+    assert levels[-1].resolution == 2048
+    assert math.isclose(cfg.per_level_scale, 128 ** (1 / 15))
+    offset = 0
+    for lv in levels:
+        assert lv.resolution == math.ceil(lv.scale) + 1
+        assert lv.offset == offset and lv.size % 8 == 0
+        assert lv.hashed == (lv.resolution**3 > lv.size)
+        assert lv.size == (2**19 if lv.hashed else ((lv.resolution**3 + 7) // 8) * 8)
+        offset += lv.size
+    assert cfg.n_params == offset * 2 and cfg.out_dim == 32
+    assert [lv.hashed for lv in levels][:3] == [False, False, False]  # 16^3, 23^3, 31^3 fit
+    assert cfg.tcnn_config()["otype"] == "HashGrid"
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
+def test_reference_matches_autograd_path_with_gradients(cfg: HashGridConfig) -> None:
+    x, params = _inputs(cfg, 64, torch.float64, seed=1)
+    # keep points off the faces and cell boundaries for the input gradient (piecewise smooth)
+    x = x.clamp(0.01, 0.99)
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    ps = [params.clone().requires_grad_(True) for _ in range(2)]
+    y_ref = hashgrid_encode_reference(xs[0], ps[0], cfg)
+    y_ag = hashgrid_encode_autograd(xs[1], ps[1], cfg)
+    torch.testing.assert_close(y_ref, y_ag, rtol=1e-12, atol=1e-12)
+    w = torch.randn(y_ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    grads_ref = torch.autograd.grad((y_ref * w).sum(), (xs[0], ps[0]), create_graph=True)
+    grads_ag = torch.autograd.grad((y_ag * w).sum(), (xs[1], ps[1]), create_graph=True)
+    for a, b in zip(grads_ref, grads_ag, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert float(grads_ref[1].detach().abs().sum()) > 0
+    assert float(grads_ref[0].detach().abs().sum()) > 0
+    # double backward: a loss on dy/dx (an eikonal-style term) differentiates through both
+    second_ref = torch.autograd.grad(
+        grads_ref[0].pow(2).sum(), (xs[0], ps[0]), allow_unused=True, materialize_grads=True
+    )
+    second_ag = torch.autograd.grad(
+        grads_ag[0].pow(2).sum(), (xs[1], ps[1]), allow_unused=True, materialize_grads=True
+    )
+    for a, b in zip(second_ref, second_ag, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    assert float(second_ref[1].detach().abs().sum()) > 0
+
+
+def test_gradcheck_reference() -> None:
+    cfg = HashGridConfig(
+        2, n_levels=3, log2_hashmap_size=6, base_resolution=3, interpolation="smoothstep"
+    )
+    x, params = _inputs(cfg, 12, torch.float64, seed=3)
+    x = x[4:].clamp(0.05, 0.95).requires_grad_(True)
+    params.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: hashgrid_encode_reference(a, b, cfg), (x, params), eps=1e-6, atol=1e-6
+    )
+
+
+def test_interpolation_is_exact_on_a_linear_field() -> None:
+    """A single dense level whose table holds f(v) = a . v reproduces a . (s x + 1/2) exactly."""
+    cfg = HashGridConfig(
+        3, n_levels=1, n_features_per_level=1, log2_hashmap_size=12, base_resolution=9
+    )
+    level = cfg.levels[0]
+    assert not level.hashed
+    r = level.resolution
+    a = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(r)] * 3, indexing="ij"), -1)  # [u0,u1,u2]
+    table = torch.zeros(level.size, dtype=torch.float64)
+    flat = grid[..., 0] + grid[..., 1] * r + grid[..., 2] * r * r
+    table[flat.reshape(-1)] = (grid.to(torch.float64) @ a).reshape(-1)
+    x = torch.rand(50, 3, dtype=torch.float64) * (r - 1.5) / level.scale  # stay inside the grid
+    got = hashgrid_encode(x, table, cfg, backend="torch")
+    torch.testing.assert_close(got[:, 0], (level.scale * x + 0.5) @ a)
+
+
+def test_module_init_shapes_and_tcnn_loading() -> None:
+    gen = torch.Generator().manual_seed(0)
+    grid = HashGrid(3, n_levels=5, log2_hashmap_size=10, base_resolution=4, generator=gen)
+    assert grid.params.shape == (grid.config.n_params,)
+    assert float(grid.params.abs().max()) <= INIT_SCALE
+    assert float(grid.params.std()) > INIT_SCALE / 4  # uniform, not constant
+    x = torch.rand(2, 7, 3)
+    y = grid(x)
+    assert y.shape == (2, 7, grid.out_dim) == (2, 7, 10)
+    torch.testing.assert_close(
+        y.reshape(-1, 10), hashgrid_encode(x.reshape(-1, 3), grid.params, grid.config)
+    )
+    new = torch.randn(grid.config.n_params)
+    grid.load_tcnn_params(new)
+    torch.testing.assert_close(grid.params.detach(), new)
+    assert grid.level_table(2).shape == (grid.config.levels[2].size, 2)
+    with pytest.raises(InputError, match="entries"):
+        grid.load_tcnn_params(new[:-1])
+    # the module's parameters train
+    y = grid(torch.rand(16, 3)).pow(2).sum()
+    y.backward()
+    assert grid.params.grad is not None and float(grid.params.grad.abs().sum()) > 0
+
+
+def test_bad_input_and_bad_options() -> None:
+    grid = HashGrid(2, n_levels=2, log2_hashmap_size=6, base_resolution=4)
+    with pytest.raises(InputError, match="unit cube"):
+        grid(torch.tensor([[0.5, 1.5]]))
+    with pytest.raises(InputError, match="unit cube"):
+        grid(torch.tensor([[-1e-3, 0.5]]))
+    with pytest.raises(InputError, match="NaN"):
+        grid(torch.tensor([[float("nan"), 0.5]]))
+    with pytest.raises(InputError, match="2-D coordinates"):
+        grid(torch.rand(4, 3))
+    with pytest.raises(InputError, match="floating-point"):
+        grid(torch.ones(4, 2, dtype=torch.int64))
+    for kwargs, fragment in [
+        ({"in_dim": 5}, "in_dim"),
+        ({"in_dim": 2, "interpolation": "cubic"}, "interpolation"),
+        ({"in_dim": 2, "per_level_scale": 0.5}, "per_level_scale"),
+        ({"in_dim": 2, "log2_hashmap_size": 40}, "log2_hashmap_size"),
+        ({"in_dim": 2, "backend": "cuda_magic"}, "backend"),
+        ({"in_dim": 2, "per_level_scale": None}, "max_resolution"),
+        ({"in_dim": 2, "max_resolution": 64}, "not both"),
+    ]:
+        with pytest.raises(InputError, match=fragment):
+            HashGrid(**kwargs)  # type: ignore[arg-type]
+
+
+def test_backends_are_registered_and_auto_says_which() -> None:
+    names = kernels.backends("hashgrid_encode")
+    assert {"torch", "compile", "tcnn"} <= set(names)
+    picked = kernels.resolve("hashgrid_encode", "auto", torch.device("cpu"))
+    assert picked.backend == "torch" and "hashgrid_encode" in picked.reason
+    reason = kernels.availability("hashgrid_encode", torch.device("cpu"))["tcnn"]
+    assert reason is not None and "cuda" in reason
