@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> str:
                         else peak_memory_mib(library, args, n, dtype_name, device)
                     )
                     results[library] = (t_fwd, t_fb, mem, s)
-                except Exception as exc:  # noqa: BLE001 - a peer may not support a dtype
+                except Exception as exc:  # a peer may not support a dtype
                     print(
                         f"{library} n={n} {dtype_name}: {type(exc).__name__}: {exc}",
                         file=sys.stderr,
