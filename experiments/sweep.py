@@ -82,6 +82,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
     def cell(value: Any) -> str:
         if isinstance(value, float):
+            if value.is_integer() and abs(value) < 1e12:
+                return str(int(value))
             return f"{value:.4g}"
         return "" if value is None else str(value)
 
