@@ -35,26 +35,7 @@ from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, split_indices
 from neurosim.functional.encoding import latency_encode
 from neurosim.functional.surrogate import SURROGATES, Surrogate
 from neurosim.monitors import Monitor
-from neurosim.functional.lif import LIFParameters, lif_multi_step
-from neurosim.functional.scan import leaky_scan
-
-
-class LIF(nn.Module):  # placeholder until neurosim.neurons lands
-    def __init__(self, beta: float, threshold: float, surrogate: Surrogate) -> None:
-        super().__init__()
-        self.p = LIFParameters(beta=beta, threshold=threshold, surrogate=surrogate)
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return lif_multi_step(x, None, self.p)
-
-
-class LI(nn.Module):  # placeholder
-    def __init__(self, beta: float) -> None:
-        super().__init__()
-        self.beta = beta
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return (leaky_scan(x, self.beta),)
+from neurosim.neurons import LI, LIF
 
 ENCODINGS = ("direct", "rate", "latency")
 
@@ -152,7 +133,9 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         if c.encoding not in ENCODINGS:
             raise InputError(f"snn_mnist encoding must be one of {ENCODINGS}, got {c.encoding!r}")
         if c.surrogate not in SURROGATES:
-            raise InputError(f"snn_mnist surrogate must be one of {SURROGATES}, got {c.surrogate!r}")
+            raise InputError(
+                f"snn_mnist surrogate must be one of {SURROGATES}, got {c.surrogate!r}"
+            )
         for key in ("hidden", "time_steps", "batch_size", "eval_batch_size"):
             if getattr(c, key) < 1:
                 raise InputError(f"snn_mnist {key} must be positive, got {getattr(c, key)}")
