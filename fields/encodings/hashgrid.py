@@ -67,7 +67,7 @@ from neurosim.backend import (
     compile_available,
     kernels,
     module_missing,
-    triton_available,  # noqa: F401 - the triton backend registers below once its kernels land
+    triton_available,
 )
 
 PRIMES: tuple[int, ...] = (1, 2654435761, 805459861, 3674653429)
@@ -275,7 +275,7 @@ def validate_hashgrid_encode(
         raise InputError(f"hashgrid params are on {params.device} but x is on {x.device}")
     if torch.compiler.is_compiling() or x.numel() == 0:
         return
-    lo, hi = torch.aminmax(x)
+    lo, hi = torch.aminmax(x.detach())
     lo_value, hi_value = float(lo), float(hi)
     if math.isnan(lo_value) or math.isnan(hi_value):
         bad = int(torch.isnan(x).sum())
@@ -565,6 +565,16 @@ kernels.register_backend(
         auto_devices=frozenset({"cuda"}),
         priority=10,
         available=compile_available,
+    ),
+)
+kernels.register_backend(
+    "hashgrid_encode",
+    Backend(
+        "triton",
+        _load_triton,
+        auto_devices=frozenset({"cuda"}),
+        priority=20,
+        available=triton_available,
     ),
 )
 # tiny-cuda-nn is only ever used when named: its bindings are fragile (see the module docstring).
