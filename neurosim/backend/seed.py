@@ -30,10 +30,11 @@ def seed_everything(seed: int) -> torch.Generator:
 def set_deterministic(enabled: bool) -> None:
     """Ask torch for deterministic algorithms (errors where an op has none) when ``enabled``.
 
-    Sets ``CUBLAS_WORKSPACE_CONFIG`` as cuBLAS requires and turns cuDNN benchmarking off.
+    Enabling sets ``CUBLAS_WORKSPACE_CONFIG`` as cuBLAS requires and turns cuDNN benchmarking
+    off; disabling turns the deterministic switches off and leaves cuDNN benchmarking as it was.
     """
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(enabled, warn_only=False)
-    torch.backends.cudnn.benchmark = not enabled
     torch.backends.cudnn.deterministic = enabled
