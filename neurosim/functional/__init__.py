@@ -1,5 +1,12 @@
 """Pure maths: step functions, scans and learning rules (no nn.Module, no hidden state)."""
 
+from neurosim.functional.alif import ALIFParameters, ALIFState, alif_multi_step, alif_step
+from neurosim.functional.conductance import (
+    ConductanceLIFParameters,
+    ConductanceLIFState,
+    conductance_lif_multi_step,
+    conductance_lif_step,
+)
 from neurosim.functional.leaky import LIParameters, LIState, li_multi_step, li_step
 from neurosim.functional.lif import (
     LIFParameters,
@@ -11,15 +18,31 @@ from neurosim.functional.lif import (
 )
 from neurosim.functional.scan import leaky_scan, leaky_scan_doubling, leaky_scan_reference
 from neurosim.functional.surrogate import SURROGATES, Surrogate, spike, surrogate_derivative
+from neurosim.functional.synaptic import (
+    SynapticParameters,
+    SynapticState,
+    synaptic_multi_step,
+    synaptic_step,
+)
 
 __all__ = [
     "SURROGATES",
+    "ALIFParameters",
+    "ALIFState",
+    "ConductanceLIFParameters",
+    "ConductanceLIFState",
     "LIFParameters",
     "LIFState",
     "LIParameters",
     "LIState",
     "NeuronSequence",
     "Surrogate",
+    "SynapticParameters",
+    "SynapticState",
+    "alif_multi_step",
+    "alif_step",
+    "conductance_lif_multi_step",
+    "conductance_lif_step",
     "leaky_scan",
     "leaky_scan_doubling",
     "leaky_scan_reference",
@@ -30,4 +53,6 @@ __all__ = [
     "lif_step",
     "spike",
     "surrogate_derivative",
+    "synaptic_multi_step",
+    "synaptic_step",
 ]

@@ -47,24 +47,42 @@ snnTorch ``Leaky(...)``                         neurosim ``LIF(...)`` / ``LIFPar
 parameters in one call. Spikes are in the input's dtype (snnTorch returns float32).
 """
 
+from neurosim.functional.alif import ALIFParameters, ALIFState
+from neurosim.functional.conductance import ConductanceLIFParameters, ConductanceLIFState
+from neurosim.functional.leaky import LIParameters, LIState
 from neurosim.functional.lif import LIFParameters, LIFState, NeuronSequence
 from neurosim.functional.surrogate import Surrogate
+from neurosim.functional.synaptic import SynapticParameters, SynapticState
+from neurosim.neurons.alif import ALIF
 from neurosim.neurons.base import STEP_MODES, SpikingNeuron
+from neurosim.neurons.conductance import ConductanceLIF
 from neurosim.neurons.li import LI
 from neurosim.neurons.lif import LIF
 from neurosim.neurons.sequential import MultiStep, SpikingSequential, fold_time, unfold_time
+from neurosim.neurons.synaptic import SynapticLIF
 
 __all__ = [
+    "ALIF",
     "LI",
     "LIF",
     "STEP_MODES",
+    "ALIFParameters",
+    "ALIFState",
+    "ConductanceLIF",
+    "ConductanceLIFParameters",
+    "ConductanceLIFState",
     "LIFParameters",
     "LIFState",
+    "LIParameters",
+    "LIState",
     "MultiStep",
     "NeuronSequence",
     "SpikingNeuron",
     "SpikingSequential",
     "Surrogate",
+    "SynapticLIF",
+    "SynapticParameters",
+    "SynapticState",
     "fold_time",
     "unfold_time",
 ]

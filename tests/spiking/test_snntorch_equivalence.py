@@ -111,3 +111,46 @@ def test_surrogates_give_snntorch_gradients(surrogate: str) -> None:
     torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(b.grad, b_ref.grad, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(th.grad, th_ref.grad, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "none"])
+def test_synaptic_lif_matches_snntorch_synaptic(reset: str) -> None:
+    from neurosim.neurons import SynapticLIF
+
+    x = _input(11) * 0.6
+    ref = snntorch.Synaptic(alpha=0.7, beta=0.85, threshold=1.0, reset_mechanism=reset,
+                            learn_alpha=True, learn_beta=True)  # fmt: skip
+    ours = SynapticLIF(alpha=0.7, beta=0.85, threshold=1.0, reset=reset, delayed_reset=True,
+                       learn_alpha=True, learn_beta=True)  # fmt: skip
+    x_ref, x_ours = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    syn, mem = ref.init_synaptic()
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        spk, syn, mem = ref(x_ref[t], syn, mem)
+        spikes.append(spk)
+        mems.append(mem)
+    s_ref, m_ref = torch.stack(spikes), torch.stack(mems)
+    out = ours.simulate(x_ours)
+    assert float(s_ref.detach().mean()) > 0.02
+    assert torch.equal(out.spikes, s_ref)
+    torch.testing.assert_close(out.membrane, m_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.state.i, syn, rtol=1e-5, atol=1e-5)
+    _loss(s_ref, m_ref).backward()
+    _loss(out.spikes, out.membrane).backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.alpha.grad, ref.alpha.grad, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ours.beta.grad, ref.beta.grad, rtol=1e-4, atol=1e-3)
+
+
+def test_li_matches_snntorch_leaky_without_reset() -> None:
+    from neurosim.neurons import LI
+
+    x = _input(12)
+    ref = snntorch.Leaky(beta=0.8, threshold=1e9, reset_mechanism="none")
+    mem = ref.init_leaky()
+    mems = []
+    for t in range(x.shape[0]):
+        _, mem = ref(x[t], mem)
+        mems.append(mem)
+    v, _ = LI(beta=0.8)(x)
+    torch.testing.assert_close(v, torch.stack(mems))
