@@ -350,7 +350,7 @@ def _corner_geometry(
     else:
         t = frac
     pairs = [torch.stack((1.0 - t[d], t[d])) for d in range(dim)]  # D x [2, N]
-    weight = _outer(pairs).reshape(-1, n)
+    weight = _outer(pairs).reshape(1 << dim, n)
     derivs: list[torch.Tensor] = []
     if with_derivative:
         sign = torch.tensor([-level.scale, level.scale], dtype=xt.dtype, device=xt.device)
@@ -360,9 +360,9 @@ def _corner_geometry(
             else:
                 dpair = sign.view(2, 1).expand(2, n)
             derivs.append(
-                _outer([dpair if e == d else pairs[e] for e in range(dim)]).reshape(-1, n)
+                _outer([dpair if e == d else pairs[e] for e in range(dim)]).reshape(1 << dim, n)
             )
-    return index.reshape(-1, n), weight, derivs
+    return index.reshape(1 << dim, n), weight, derivs
 
 
 _CONTAINERS = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
@@ -400,7 +400,7 @@ def hashgrid_encode_autograd(
     for level in config.levels:
         index, weight, _ = _corner_geometry(xt, level, config, with_derivative=False)
         rows = table[level.offset : level.offset + level.size]
-        vals = rows.index_select(0, index.reshape(-1)).view(-1, n, feats)  # [C, N, F]
+        vals = rows.index_select(0, index.reshape(-1)).view(index.shape[0], n, feats)  # [C, N, F]
         outs.append((vals * weight.unsqueeze(-1)).sum(0))
     return torch.cat(outs, dim=1).to(params.dtype)
 
@@ -425,7 +425,11 @@ class _HashGridEncode(torch.autograd.Function):
                 torch.sum(vals[..., f] * weight, dim=0, out=out_t[i, f])
         ctx.save_for_backward(x, params)
         ctx.config = config
-        return out_t.view(-1, n).t().to(params.dtype, memory_format=torch.contiguous_format)
+        return (
+            out_t.view(config.out_dim, n)
+            .t()
+            .to(params.dtype, memory_format=torch.contiguous_format)
+        )
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -470,7 +474,7 @@ def _hashgrid_backward(
                 grad_table[rows, f].index_add_(0, flat, (weight * g[i, f]).reshape(-1))
         if need_x:
             if differentiable:
-                vals = table[rows].index_select(0, flat).view(-1, n, feats).to(acc)
+                vals = table[rows].index_select(0, flat).view(index.shape[0], n, feats).to(acc)
             else:
                 vals = _gather_rows(table[rows], index).to(acc)
             gv = vals[..., 0] * g[i, 0]
