@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from neurosim.functional.lif import RESETS
+from neurosim.functional.lif import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 128
@@ -212,9 +212,10 @@ class _LIFScanTriton(torch.autograd.Function):
         shape = x.shape[1:]
         feat = x[0].numel()
         xf = x.contiguous().view(steps, feat)
-        b = beta.to(x.dtype).expand(shape).contiguous().view(feat)
-        th = theta.to(x.dtype).expand(shape).contiguous().view(feat)
-        v0f = v0.to(x.dtype).contiguous().view(feat)
+        cd = compute_dtype(x.dtype)  # parameters and the initial state stay fp32 for bf16 input
+        b = beta.to(cd).expand(shape).contiguous().view(feat)
+        th = theta.to(cd).expand(shape).contiguous().view(feat)
+        v0f = v0.to(cd).contiguous().view(feat)
         spikes = torch.empty_like(xf)
         mems = torch.empty_like(xf)
         store_h = not delayed

@@ -185,6 +185,12 @@ def check_parameter(value: object, name: str, shape: Sequence[int], device: torc
         raise InputError(f"{name} must be a float or a tensor, got {type(value).__name__}")
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The arithmetic dtype for a storage dtype: fp64 stays fp64, everything else runs in fp32
+    (bf16/fp16 tensors are stored reduced but integrated in fp32, as in the Triton kernel)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise :class:`InputError` if ``x`` holds NaN or inf.
 
@@ -463,15 +469,16 @@ def _make_loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> typ
             slope: float,
         ) -> tuple[torch.Tensor, torch.Tensor]:
             shape = x.shape[1:]
-            b = beta.to(x.dtype).expand(shape)
-            th = theta.to(x.dtype).expand(shape)
-            v = v0.to(x.dtype)
-            r = (v - th > 0).to(x.dtype)
+            cd = compute_dtype(x.dtype)
+            b = beta.to(cd).expand(shape)
+            th = theta.to(cd).expand(shape)
+            v = v0.to(cd)
+            r = (v - th > 0).to(cd)
             spikes = torch.empty_like(x)
             mems = torch.empty_like(x)
             hs = torch.empty_like(x) if not delayed else mems
             for t in range(x.shape[0]):
-                s, h, v = fwd(x[t], v, r, b, th, reset, delayed)
+                s, h, v = fwd(x[t].to(cd), v, r, b, th, reset, delayed)
                 spikes[t] = s
                 mems[t] = v
                 if not delayed:
@@ -486,7 +493,7 @@ def _make_loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> typ
             hs, spikes, v0, beta, theta = ctx.saved_tensors
             reset, delayed, detach_reset, surrogate, slope = ctx.options
             shape = hs.shape[1:]
-            dtype = hs.dtype
+            dtype = compute_dtype(hs.dtype)
             b = beta.to(dtype).expand(shape)
             th = theta.to(dtype).expand(shape)
             if gs is None:
@@ -501,13 +508,14 @@ def _make_loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> typ
             steps = hs.shape[0]
             for t in range(steps - 1, -1, -1):
                 if t > 0:
-                    v_prev = _previous_membrane(hs[t - 1], spikes[t - 1], th, reset, delayed)
-                    r = spikes[t - 1]
+                    r = spikes[t - 1].to(dtype)
+                    v_prev = _previous_membrane(hs[t - 1].to(dtype), r, th, reset, delayed)
                 else:
                     v_prev = v0c
                     r = (v0c - th > 0).to(dtype)
                 dx, carry, db, dth = bwd(
-                    carry, gs[t], gv[t], hs[t], spikes[t], v_prev, r, b, th,
+                    carry, gs[t].to(dtype), gv[t].to(dtype), hs[t].to(dtype),
+                    spikes[t].to(dtype), v_prev, r, b, th,
                     reset, delayed, detach_reset, surrogate, slope,
                 )  # fmt: skip
                 gx[t] = dx

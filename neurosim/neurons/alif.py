@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from neurosim.functional.alif import ALIFParameters, ALIFState, alif_multi_step, alif_step
-from neurosim.functional.lif import RESETS, NeuronSequence, check_option
+from neurosim.functional.lif import RESETS, NeuronSequence, check_option, compute_dtype
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
 from neurosim.neurons.base import SpikingNeuron, make_parameter
 
@@ -74,8 +74,8 @@ class ALIF(SpikingNeuron):
         self, x: torch.Tensor, state: ALIFState | None = None
     ) -> tuple[torch.Tensor, ALIFState]:
         """One step: ``x [B, *F] -> (spikes, ALIFState)``."""
-        return alif_step(x, state, self.parameters_now(x.dtype))
+        return alif_step(x, state, self.parameters_now(compute_dtype(x.dtype)))
 
     def multi_step(self, x: torch.Tensor, state: ALIFState | None = None) -> NeuronSequence:
         """The step loop over ``x [T, B, *F]``."""
-        return alif_multi_step(x, state, self.parameters_now(x.dtype))
+        return alif_multi_step(x, state, self.parameters_now(compute_dtype(x.dtype)))

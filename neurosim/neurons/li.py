@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from neurosim.functional.leaky import LIParameters, LIState, li_multi_step, li_step
-from neurosim.functional.lif import NeuronSequence
+from neurosim.functional.lif import NeuronSequence, compute_dtype
 from neurosim.neurons.base import SpikingNeuron, make_parameter
 
 
@@ -46,8 +46,10 @@ class LI(SpikingNeuron):
 
     def step(self, x: torch.Tensor, state: LIState | None = None) -> tuple[torch.Tensor, LIState]:
         """One step: ``x [B, *F] -> (v, LIState)``."""
-        return li_step(x, state, self.parameters_now(x.dtype))
+        return li_step(x, state, self.parameters_now(compute_dtype(x.dtype)))
 
     def multi_step(self, x: torch.Tensor, state: LIState | None = None) -> NeuronSequence:
         """``x [T, B, *F] -> NeuronSequence(v, v, LIState)`` via the ``leaky_scan`` operation."""
-        return li_multi_step(x, state, self.parameters_now(x.dtype), backend=self.backend)
+        return li_multi_step(
+            x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
+        )

@@ -13,6 +13,7 @@ from neurosim.functional.lif import (
     LIFState,
     NeuronSequence,
     check_option,
+    compute_dtype,
     lif_multi_step,
     lif_step,
 )
@@ -115,15 +116,15 @@ class LIF(SpikingNeuron):
 
     @staticmethod
     def _cast(p: LIFParameters, x: torch.Tensor) -> LIFParameters:
-        """Parameters follow the input's dtype (a bf16 input keeps bf16 end to end)."""
-        if isinstance(p.beta, torch.Tensor) and p.beta.dtype != x.dtype and x.is_floating_point():
-            p = p._replace(beta=p.beta.to(x.dtype))
-        if (
-            isinstance(p.threshold, torch.Tensor)
-            and p.threshold.dtype != x.dtype
-            and x.is_floating_point()
-        ):
-            p = p._replace(threshold=p.threshold.to(x.dtype))
+        """Parameters in the input's arithmetic dtype: fp64 for fp64 input, else fp32 (a bf16
+        input is stored in bf16 but integrated in fp32, so ``beta`` is not rounded to bf16)."""
+        if not x.is_floating_point():
+            return p
+        cd = compute_dtype(x.dtype)
+        if isinstance(p.beta, torch.Tensor) and p.beta.dtype != cd:
+            p = p._replace(beta=p.beta.to(cd))
+        if isinstance(p.threshold, torch.Tensor) and p.threshold.dtype != cd:
+            p = p._replace(threshold=p.threshold.to(cd))
         return p
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from neurosim.functional.lif import RESETS, NeuronSequence, check_option
+from neurosim.functional.lif import RESETS, NeuronSequence, check_option, compute_dtype
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
 from neurosim.functional.synaptic import (
     SynapticParameters,
@@ -79,8 +79,10 @@ class SynapticLIF(SpikingNeuron):
         self, x: torch.Tensor, state: SynapticState | None = None
     ) -> tuple[torch.Tensor, SynapticState]:
         """One step: ``x [B, *F] -> (spikes, SynapticState)``."""
-        return synaptic_step(x, state, self.parameters_now(x.dtype))
+        return synaptic_step(x, state, self.parameters_now(compute_dtype(x.dtype)))
 
     def multi_step(self, x: torch.Tensor, state: SynapticState | None = None) -> NeuronSequence:
         """Two fused scans over ``x [T, B, *F]`` (current, then membrane)."""
-        return synaptic_multi_step(x, state, self.parameters_now(x.dtype), backend=self.backend)
+        return synaptic_multi_step(
+            x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
+        )

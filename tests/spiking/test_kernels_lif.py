@@ -1,0 +1,175 @@
+"""The ``lif_scan`` kernels (loop, torch.compile, Triton via the interpreter) against the torch
+reference, gradients included; surrogate gradient functions; backend selection."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from neurosim.backend import InputError, kernels
+from neurosim.functional.lif import RESETS
+from neurosim.functional.surrogate import SURROGATES, Surrogate, spike, surrogate_derivative
+
+
+def _args(shape=(3, 5), steps: int = 19, dtype=torch.float64, param_shape=None, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    param_shape = param_shape or shape[-1:]
+    x = torch.randn(steps, *shape, generator=g, dtype=torch.float64) * 0.8 + 0.35
+    v0 = torch.rand(*shape, generator=g, dtype=torch.float64) * 1.5
+    beta = torch.rand(*param_shape, generator=g, dtype=torch.float64) * 0.5 + 0.45
+    theta = torch.rand(*param_shape, generator=g, dtype=torch.float64) * 0.5 + 0.75
+    return [t.to(dtype) for t in (x, v0, beta, theta)]
+
+
+def _run(backend: str, args, **options):
+    leaves = [a.detach().clone().requires_grad_(True) for a in args]
+    spikes, mem = kernels.call("lif_scan", *leaves, backend=backend, **options)
+    g = torch.Generator().manual_seed(7)
+    ws = torch.randn(spikes.shape, generator=g, dtype=torch.float64).to(spikes.dtype)
+    wv = torch.randn(mem.shape, generator=g, dtype=torch.float64).to(mem.dtype)
+    ((spikes * ws).sum() + (mem * wv).sum()).backward()
+    return [spikes.detach(), mem.detach()] + [leaf.grad for leaf in leaves]
+
+
+NAMES = ("spikes", "membrane", "grad x", "grad v0", "grad beta", "grad threshold")
+ALL_OPTIONS = [
+    dict(reset=r, delayed_reset=d, detach_reset=dt, surrogate=s, slope=k)
+    for r, d, dt, (s, k) in itertools.product(
+        RESETS,
+        (False, True),
+        (False, True),
+        (("arctan", 2.0), ("fast_sigmoid", 10.0), ("sigmoid", 4.0), ("straight_through", 1.0)),
+    )
+    if not (d and dt)
+]
+
+
+@pytest.mark.parametrize("backend", ["loop", "triton"])
+def test_kernel_matches_reference_for_every_option(backend: str) -> None:
+    args = _args()
+    for options in ALL_OPTIONS:
+        want = _run("torch", args, **options)
+        got = _run(backend, args, **options)
+        assert 0.05 < float(want[0].mean()) < 0.95
+        for name, a, b in zip(NAMES, got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=f"{options}: {name}")
+
+
+def test_compile_matches_reference() -> None:
+    """torch.compile costs seconds per configuration on the CPU: three configurations, fp32."""
+    args = _args(dtype=torch.float32)
+    for options in (
+        dict(reset="subtract", delayed_reset=False),
+        dict(reset="zero", delayed_reset=True, surrogate="sigmoid", slope=4.0),
+        dict(reset="none", detach_reset=True, surrogate="fast_sigmoid", slope=10.0),
+    ):
+        want = _run("torch", args, **options)
+        got = _run("compile", args, **options)
+        for name, a, b in zip(NAMES, got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=f"{options}: {name}")
+
+
+@pytest.mark.parametrize("backend", ["loop", "triton"])
+def test_conv_shaped_input_with_per_channel_parameters(backend: str) -> None:
+    """``[T, B, C, H, W]`` with ``[C, 1, 1]`` parameters; 2*4*7*11 = 616 neurons > one block."""
+    args = _args(shape=(2, 4, 7, 11), steps=6, param_shape=(4, 1, 1))
+    want = _run("torch", args, reset="subtract", delayed_reset=True)
+    got = _run(backend, args, reset="subtract", delayed_reset=True)
+    for name, a, b in zip(NAMES, got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=name)
+    assert got[4].shape == (4, 1, 1)
+
+
+def test_scalar_parameters_get_scalar_gradients() -> None:
+    x, v0, _, _ = _args()
+    beta, theta = torch.tensor(0.8, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    want = _run("torch", [x, v0, beta, theta])
+    for backend in ("loop", "triton"):
+        got = _run(backend, [x, v0, beta, theta])
+        assert got[4].shape == () and got[5].shape == ()
+        torch.testing.assert_close(got[4], want[4])
+        torch.testing.assert_close(got[5], want[5])
+
+
+def test_triton_bf16_storage_matches_fp32_reference() -> None:
+    """bf16 storage (fp32 arithmetic in registers): spikes equal the fp32 reference on the same
+    bf16-rounded input except for rare threshold ties; membranes within bf16 resolution."""
+    x, v0, beta, theta = _args(shape=(8, 64), steps=40, dtype=torch.float32)
+    x = x.bfloat16().float()  # the same input values in both runs
+    ref_s, ref_v = kernels.call("lif_scan", x, v0, beta, theta, backend="torch")
+    s, v = kernels.call("lif_scan", x.bfloat16(), v0.bfloat16(), beta, theta, backend="triton")
+    assert s.dtype == torch.bfloat16 and v.dtype == torch.bfloat16
+    agree = float((s.float() == ref_s).float().mean())
+    assert agree > 0.99
+    close = (v.float() - ref_v).abs() <= 0.02 * ref_v.abs().clamp(min=1.0)
+    assert float(close.float().mean()) > 0.98
+    # the CPU loop keeps the same storage/arithmetic split: same spikes; membranes and gradients
+    # within a few bf16 ulps (the Triton interpreter rounds to bf16 differently from torch)
+    args = [x.bfloat16(), v0.bfloat16(), beta, theta]
+    loop, triton = _run("loop", args), _run("triton", args)
+    assert torch.equal(loop[0], triton[0])
+    for name, a, b in zip(NAMES[1:], loop[1:], triton[1:], strict=True):
+        error = float((a.float() - b.float()).abs().max())
+        assert error <= 0.03 * float(b.float().abs().max()), name
+
+
+def test_no_grad_path_matches() -> None:
+    args = _args()
+    with torch.no_grad():
+        want = kernels.call("lif_scan", *args, backend="torch")
+        for backend in ("loop", "triton"):
+            got = kernels.call("lif_scan", *args, backend=backend)
+            torch.testing.assert_close(got[0], want[0])
+            torch.testing.assert_close(got[1], want[1])
+
+
+def test_auto_backend_on_cpu_is_the_loop_and_says_so() -> None:
+    picked = kernels.resolve("lif_scan", "auto", torch.device("cpu"))
+    assert picked.backend == "loop"
+    assert "lif_scan" in picked.reason
+    assert kernels.backends("lif_scan")[0] == "triton"
+
+
+# ---------------------------------------------------------------------------------- surrogates
+
+
+@pytest.mark.parametrize("name", SURROGATES)
+def test_spike_forward_is_strict_step_and_backward_is_the_surrogate(name: str) -> None:
+    surrogate = Surrogate(name, 3.0) if name != "straight_through" else Surrogate.straight_through()
+    u = torch.linspace(-2, 2, 41, dtype=torch.float64, requires_grad=True)
+    s = spike(u, surrogate)
+    assert s.tolist() == [1.0 if float(v) > 0 else 0.0 for v in u.detach()]
+    g = torch.randn(41, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    s.backward(g)
+    torch.testing.assert_close(u.grad, g * surrogate.derivative(u.detach()))
+
+
+def test_surrogate_formulas() -> None:
+    u = torch.tensor([-0.3, 0.0, 0.2], dtype=torch.float64)
+    k = 4.0
+    arctan = surrogate_derivative(u, "arctan", k)
+    torch.testing.assert_close(arctan, k / 2 / (1 + (math.pi / 2 * k * u) ** 2))
+    # arctan surrogate integrates to 1 (it is the derivative of atan(pi/2 k u) / pi + 1/2)
+    grid = torch.linspace(-200, 200, 400001, dtype=torch.float64)
+    area = torch.trapezoid(surrogate_derivative(grid, "arctan", k), grid)
+    assert abs(float(area) - 1.0) < 1e-3
+    sig = torch.sigmoid(k * u)
+    torch.testing.assert_close(surrogate_derivative(u, "sigmoid", k), k * sig * (1 - sig))
+    torch.testing.assert_close(
+        surrogate_derivative(u, "fast_sigmoid", k), 1 / (k * u.abs() + 1) ** 2
+    )
+    assert surrogate_derivative(u, "straight_through", k).tolist() == [1.0, 1.0, 1.0]
+    # a steeper slope concentrates the gradient at the threshold
+    assert surrogate_derivative(u[:1], "arctan", 10.0) < surrogate_derivative(u[:1], "arctan", 1.0)
+
+
+def test_surrogate_bad_values() -> None:
+    with pytest.raises(InputError, match="unknown"):
+        Surrogate("erf", 1.0).validate()
+    with pytest.raises(InputError, match="positive"):
+        Surrogate.arctan(-1.0).validate()
+    with pytest.raises(InputError, match="finite"):
+        Surrogate.sigmoid(float("nan")).validate()
