@@ -3,6 +3,7 @@
 Optional packages (``snntorch``, ``nir``) are imported only when a function needs them.
 """
 
+from neurosim.interop.nir_io import DEFAULT_DT, Scale, export_nir, import_nir
 from neurosim.interop.snntorch import (
     SnnTorchNeuron,
     Stateful,
@@ -16,8 +17,12 @@ from neurosim.interop.snntorch import (
 )
 
 __all__ = [
+    "DEFAULT_DT",
+    "Scale",
     "SnnTorchNeuron",
     "Stateful",
+    "export_nir",
+    "import_nir",
     "lif_from_snntorch",
     "reset_states",
     "snntorch_from_lif",
