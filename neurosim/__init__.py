@@ -4,3 +4,7 @@ from neurosim import backend, functional, neurons
 from neurosim._version import __version__
 
 __all__ = ["__version__", "backend", "functional", "neurons"]
+
+from neurosim import datasets, interop, monitors
+
+__all__ += ["datasets", "interop", "monitors"]

@@ -33,18 +33,19 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import h5py
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from neurosim.backend import InputError
+
+if TYPE_CHECKING:  # matplotlib loads only when a plot is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Monitor",
@@ -371,6 +372,9 @@ def _as_2d(x: torch.Tensor | np.ndarray, sample: int | None, what: str) -> np.nd
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     if ax is not None:
         fig = ax.get_figure()
         if not isinstance(fig, Figure):

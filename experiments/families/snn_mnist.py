@@ -32,7 +32,7 @@ from experiments.data import dataset_path
 from experiments.registry import register
 from neurosim.backend import InputError
 from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, split_indices
-from neurosim.functional.encoding import latency_encode
+from neurosim.functional.encoding import latency_encode, rate_encode
 from neurosim.functional.surrogate import SURROGATES, Surrogate
 from neurosim.monitors import Monitor
 from neurosim.neurons import LI, LIF
@@ -200,8 +200,7 @@ class SnnMnist(Experiment[SnnMnistConfig]):
             return x  # the model repeats fc1(x) over time (same as direct_encode, T x cheaper)
         if c.encoding == "latency":
             return latency_encode(x, c.time_steps)
-        noise = torch.rand((c.time_steps, *x.shape), generator=self.generator).to(x.device)
-        return (noise < x).to(x.dtype)
+        return rate_encode(x, c.time_steps, generator=self.generator)
 
     # ------------------------------------------------------------------ experiment API
     def step(self, step: int) -> dict[str, float]:
