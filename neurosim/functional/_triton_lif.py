@@ -23,7 +23,6 @@ from neurosim.functional.lif import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 128
-PI_HALF = 1.5707963267948966
 
 
 def _acc(dtype: torch.dtype) -> Any:
@@ -85,7 +84,7 @@ def _lif_fwd(
 @triton.jit
 def _surrogate(u, SURR: tl.constexpr, slope):
     if SURR == 0:
-        z = PI_HALF * slope * u
+        z = 1.5707963267948966 * slope * u  # pi / 2 (jit code reads no plain globals)
         g = (slope * 0.5) / (1.0 + z * z)
     elif SURR == 1:
         a = slope * tl.abs(u) + 1.0

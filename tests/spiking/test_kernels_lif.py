@@ -173,3 +173,35 @@ def test_surrogate_bad_values() -> None:
         Surrogate.arctan(-1.0).validate()
     with pytest.raises(InputError, match="finite"):
         Surrogate.sigmoid(float("nan")).validate()
+
+
+@pytest.mark.gpu
+def test_cuda_triton_and_compile_match_reference() -> None:
+    """On CUDA: Triton and torch.compile against the reference (fp32, gradients) and bf16
+    spikes against fp32 on the same rounded input."""
+    device = torch.device("cuda")
+    args = [a.to(device) for a in _args(shape=(16, 300), steps=50, dtype=torch.float32)]
+    for options in (dict(reset="subtract"), dict(reset="zero", delayed_reset=True)):
+        want = _run("torch", args, **options)
+        for backend in ("triton", "compile"):
+            got = _run(backend, args, **options)
+            # FMA contraction on the GPU may flip a spike that sits exactly at threshold, after
+            # which that neuron's trajectory differs: compare the neurons whose spike trains agree
+            same = (got[0] == want[0]).all(0)  # [B, N]; neurons do not interact in the scan
+            assert float(same.float().mean()) > 0.99
+            for name, a, b in zip(NAMES[1:4], got[1:4], want[1:4], strict=True):
+                a, b = (
+                    a[..., same] if a.dim() == 3 else a[same],
+                    b[..., same] if b.dim() == 3 else b[same],
+                )
+                error = float((a - b).abs().max())
+                assert error <= 1e-3 * max(1.0, float(b.abs().max())), (backend, options, name)
+            if bool(same.all()):
+                for name, a, b in zip(NAMES[4:], got[4:], want[4:], strict=True):
+                    error = float((a - b).abs().max())
+                    assert error <= 1e-3 * max(1.0, float(b.abs().max())), (backend, options, name)
+    x, v0, beta, theta = args
+    x = x.bfloat16().float()
+    ref_s, _ = kernels.call("lif_scan", x, v0, beta, theta, backend="torch")
+    s, _ = kernels.call("lif_scan", x.bfloat16(), v0.bfloat16(), beta, theta, backend="triton")
+    assert float((s.float() == ref_s).float().mean()) > 0.99
