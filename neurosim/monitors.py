@@ -19,11 +19,17 @@ in place; with ``target=None`` it keeps frames in memory only.
 
 Example::
 
-    mon = Monitor("hidden_spikes", target=run_dir / "results.h5", dtype="uint8", every=2)
-    handle = mon.attach(lif_layer)          # records the layer's spikes on every call
-    ...                                     # run the network
-    mon.close(); handle.remove()
+    spikes = Monitor("hidden_spikes", target=run_dir / "results.h5", dtype="uint8", every=2)
+    volts = Monitor("hidden_v", target=run_dir / "results.h5", select=(0,))  # sample 0 only
+    spikes.attach(net.layers[1])                      # a LIF inside a SpikingSequential
+    volts.attach(net.layers[1], signal="membrane")
+    out, states = net(x)                              # records T frames each
+    spikes.close(); volts.close()                     # flush and detach
     fig = plot_spike_raster(read_monitor(run_dir / "results.h5", "hidden_spikes"), sample=0)
+
+:meth:`Monitor.attach` taps a neurosim neuron's ``step``/``multi_step`` (so it also records
+inside :class:`~neurosim.neurons.SpikingSequential`, which does not go through ``forward``) and
+uses a forward hook on any other module.
 """
 
 from __future__ import annotations
@@ -33,15 +39,16 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import h5py
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from neurosim.backend import InputError
+from neurosim.functional.lif import NeuronSequence
+from neurosim.neurons.base import SpikingNeuron
 
 if TYPE_CHECKING:  # matplotlib loads only when a plot is drawn
     from matplotlib.axes import Axes
@@ -49,6 +56,7 @@ if TYPE_CHECKING:  # matplotlib loads only when a plot is drawn
 
 __all__ = [
     "Monitor",
+    "MonitorHandle",
     "plot_membrane_traces",
     "plot_spike_raster",
     "read_monitor",
@@ -77,6 +85,76 @@ def _atomic_file(path: Path) -> Iterator[h5py.File]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class MonitorHandle(Protocol):
+    """What :meth:`Monitor.attach` returns: ``remove()`` stops the recording."""
+
+    def remove(self) -> None:
+        """Detach the monitor from the layer."""
+
+
+_TAPS = "_neurosim_monitor_taps"
+Tap = Callable[[torch.Tensor, Any, bool], None]
+
+
+class _NeuronTap:
+    """Handle of one monitor tapping one neuron; the last removal restores the neuron."""
+
+    def __init__(self, neuron: SpikingNeuron, tap: Tap) -> None:
+        self.neuron = neuron
+        self.tap = tap
+
+    def remove(self) -> None:
+        taps: list[Tap] | None = self.neuron.__dict__.get(_TAPS)
+        if taps is None or self.tap not in taps:
+            return
+        taps.remove(self.tap)
+        if not taps:
+            for key in ("step", "multi_step", _TAPS):
+                self.neuron.__dict__.pop(key, None)
+
+
+def _tap_neuron(neuron: SpikingNeuron, monitor: Monitor, signal: str) -> _NeuronTap:
+    """Wrap ``neuron.step`` / ``neuron.multi_step`` (on this instance only) to feed ``monitor``."""
+
+    def tap(output: torch.Tensor, membrane: Any, multi: bool) -> None:
+        if signal == "membrane":
+            if not isinstance(membrane, torch.Tensor):
+                raise InputError(
+                    f"monitor {monitor.name!r}: {type(neuron).__name__} exposes no membrane "
+                    "(its state has no field v)"
+                )
+            output = membrane
+        if multi:
+            monitor.record_sequence(output)
+        else:
+            monitor.record(output)
+
+    taps: list[Tap] | None = neuron.__dict__.get(_TAPS)
+    if taps is None:
+        taps = []
+        step_fn = type(neuron).step
+        multi_fn = type(neuron).multi_step
+        active = taps
+
+        def step(x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+            out, new_state = step_fn(neuron, x, state)
+            for each in list(active):
+                each(out, getattr(new_state, "v", None), False)
+            return out, new_state
+
+        def multi_step(x: torch.Tensor, state: Any = None) -> NeuronSequence:
+            seq = multi_fn(neuron, x, state)
+            for each in list(active):
+                each(seq.spikes, seq.membrane, True)
+            return seq
+
+        neuron.__dict__["step"] = step
+        neuron.__dict__["multi_step"] = multi_step
+        neuron.__dict__[_TAPS] = taps
+    taps.append(tap)
+    return _NeuronTap(neuron, tap)
 
 
 def _default_pick(output: Any) -> torch.Tensor:
@@ -147,7 +225,7 @@ class Monitor:
         self._frame_shape: tuple[int, ...] | None = None
         self._buffer: list[torch.Tensor] = []
         self._memory: list[np.ndarray] = []
-        self._handles: list[RemovableHandle] = []
+        self._handles: list[MonitorHandle] = []
 
     # ------------------------------------------------------------------ recording
     def record(self, x: torch.Tensor) -> None:
@@ -201,32 +279,47 @@ class Monitor:
         self,
         module: nn.Module,
         *,
+        signal: str = "spikes",
         pick: Callable[[Any], torch.Tensor] | None = None,
         sequence: bool = False,
-    ) -> RemovableHandle:
-        """Record ``pick(output)`` after every forward call of ``module``.
+    ) -> MonitorHandle:
+        """Record a layer's output every time it runs.
+
+        For a neurosim neuron (:class:`~neurosim.neurons.SpikingNeuron`, without ``pick``) the
+        monitor taps its ``step`` and ``multi_step``, so it records however the neuron is run:
+        called directly, stepped, or inside a :class:`~neurosim.neurons.SpikingSequential`
+        (which calls ``multi_step``/``step``, not ``forward``). One step records one frame; a
+        multi-step call records ``T`` frames (always time-major).
+
+        For any other module it registers a forward hook recording ``pick(output)``.
 
         Args:
             module: the layer to watch.
-            pick: maps the module's output to the tensor to record; default: the output, or its
-                first element when it is a tuple (a neuron's ``(spikes, state)``). Pick a state
-                field for membranes, e.g. ``pick=lambda out: out[1].v``.
-            sequence: the picked tensor is time-major ``[T, *S]`` (multi-step mode) rather than
-                one step ``[*S]``.
+            signal: for neurons, ``"spikes"`` (the output) or ``"membrane"`` (the membrane
+                trace in multi-step mode, ``state.v`` in single-step mode).
+            pick: for other modules, maps the output to the tensor to record; default the
+                output, or its first element when it is a tuple.
+            sequence: for other modules, the picked tensor is time-major ``[T, *S]`` rather
+                than one step ``[*S]``.
 
         Returns:
-            the hook handle (``handle.remove()`` detaches it; :meth:`close` removes it too).
+            a handle; ``handle.remove()`` stops recording (:meth:`close` removes it too).
         """
-        chooser = pick if pick is not None else _default_pick
+        if signal not in ("spikes", "membrane"):
+            raise InputError(f"monitor signal must be 'spikes' or 'membrane', got {signal!r}")
+        if isinstance(module, SpikingNeuron) and pick is None:
+            handle: MonitorHandle = _tap_neuron(module, self, signal)
+        else:
+            chooser = pick if pick is not None else _default_pick
 
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            tensor = chooser(output)
-            if sequence:
-                self.record_sequence(tensor)
-            else:
-                self.record(tensor)
+            def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+                tensor = chooser(output)
+                if sequence:
+                    self.record_sequence(tensor)
+                else:
+                    self.record(tensor)
 
-        handle = module.register_forward_hook(hook)
+            handle = module.register_forward_hook(hook)
         self._handles.append(handle)
         return handle
 

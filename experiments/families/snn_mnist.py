@@ -264,8 +264,8 @@ class SnnMnist(Experiment[SnnMnistConfig]):
             return
         spikes_mon = Monitor("holdout_hidden_spikes", target=path, dtype="uint8")
         v_mon = Monitor("holdout_readout_v", target=path)
-        v_mon.attach(self.model.readout, pick=lambda out: out[0], sequence=True)
-        spikes_mon.attach(self.model.lif, pick=lambda out: out[0], sequence=True)
+        v_mon.attach(self.model.readout, signal="membrane")
+        spikes_mon.attach(self.model.lif, signal="spikes")
         generator_state = self.generator.get_state()
         self.model(self.encode(self.held_x[:k]), self.config.time_steps)
         self.generator.set_state(generator_state)

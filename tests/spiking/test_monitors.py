@@ -20,6 +20,7 @@ from neurosim.monitors import (
     read_monitor,
     save_figure,
 )
+from neurosim.neurons import LI, LIF, SpikingSequential
 
 
 class _ToyNeuron(nn.Module):
@@ -152,3 +153,55 @@ def test_plots_render(tmp_path: Path) -> None:
         plot_spike_raster(spikes)
     with pytest.raises(InputError, match="out of range"):
         plot_membrane_traces(v, sample=0, neurons=[99])
+
+
+@pytest.mark.parametrize("step_mode", ["multi", "single"])
+def test_monitor_on_lif_inside_spiking_sequential(tmp_path: Path, step_mode: str) -> None:
+    torch.manual_seed(0)
+    lif = LIF(beta=0.8)
+    net = SpikingSequential(nn.Linear(3, 6), lif, nn.Linear(6, 2), LI(beta=0.5))
+    x = torch.rand(9, 4, 3) * 2
+    reference = lif.simulate(net.layers[0](x))  # the hidden layer's spikes and membrane
+    path = tmp_path / "results.h5"
+    spikes = Monitor("s", target=path, dtype="uint8")
+    volts = Monitor("v", target=path, select=(slice(1, 3),))
+    h1 = spikes.attach(lif)
+    volts.attach(lif, signal="membrane")
+    net.step_mode = step_mode
+    if step_mode == "multi":
+        net(x)
+    else:
+        states = None
+        for t in range(x.shape[0]):
+            _, states = net(x[t], states)
+    h1.remove()
+    net.step_mode = "multi"
+    net(x)  # recorded by the membrane monitor only
+    spikes.close()
+    volts.close()
+    np.testing.assert_array_equal(read_monitor(path, "s"), reference.spikes.detach().numpy())
+    v = read_monitor(path, "v")
+    expected_v = reference.membrane[:, 1:3].detach().numpy()
+    np.testing.assert_allclose(v, np.concatenate([expected_v, expected_v]), atol=1e-6)
+    assert "step" not in lif.__dict__ and "multi_step" not in lif.__dict__  # restored
+
+
+def test_neuron_outputs_are_not_kept_alive_by_a_monitor() -> None:
+    lif = LIF(beta=0.9)
+    w = torch.randn(4, 5, requires_grad=True)
+    mon = Monitor("s", flush_frames=10_000)
+    mon.attach(lif)
+    mon2 = Monitor("v", flush_frames=10_000)
+    mon2.attach(lif, signal="membrane")
+    refs = []
+    for _ in range(3):
+        spikes, _ = lif(torch.rand(6, 2, 4) @ w)
+        assert spikes.requires_grad
+        refs.append(weakref.ref(spikes))
+        del spikes, _
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert mon.frames == 18 and mon2.frames == 18
+    assert all(t.grad_fn is None for t in mon._buffer + mon2._buffer)
+    with pytest.raises(InputError, match="signal"):
+        mon.attach(lif, signal="voltage")
