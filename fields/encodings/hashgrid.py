@@ -316,35 +316,25 @@ def _outer(parts: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _corner_geometry(
-    xt: torch.Tensor, level: HashGridLevel, config: HashGridConfig, with_derivative: bool
+    xt: torch.Tensor,
+    level: HashGridLevel,
+    config: HashGridConfig,
+    with_derivative: bool,
+    index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Rows of the level's table ``[2^D, N]`` (int32), weights ``[2^D, N]`` and ``d w / d x_d``.
 
     ``xt`` is ``x`` transposed to ``[D, N]`` in the accumulation dtype: every intermediate keeps
     the points on its innermost (contiguous) axis, so element-wise loops run over ``N``.
     Corners are built by broadcasting ``[2, N]`` pairs (``c_d`` and ``c_d + 1``) over the axes.
+    A known ``index`` (saved by the forward) is returned as is instead of being recomputed.
     """
     dim, n = xt.shape
     pos = xt * level.scale + 0.5
     cell = torch.floor(pos)
     frac = pos - cell
-    step = torch.arange(2, dtype=torch.int32, device=xt.device).view(2, 1)
-    coords = cell.to(torch.int32).unsqueeze(1) + step  # [D, 2, N]
-    index: torch.Tensor | None = None
-    if level.hashed:
-        for d in range(dim):
-            part = coords[d] * _PRIMES32[d]
-            index = part if index is None else index.unsqueeze(-2) ^ part
-        assert index is not None
-        index = index & (level.size - 1)  # T_l is a power of two when hashed
-    else:
-        stride = 1
-        for d in range(dim):
-            part = coords[d] * stride if stride != 1 else coords[d]
-            index = part if index is None else index.unsqueeze(-2) + part
-            stride *= level.resolution
-        assert index is not None
-        index = torch.remainder(index, level.size)
+    if index is None:
+        index = _corner_index(cell, level)
     if config.interpolation == "smoothstep":
         t = frac * frac * (3.0 - 2.0 * frac)
     else:
@@ -362,8 +352,40 @@ def _corner_geometry(
             derivs.append(
                 _outer([dpair if e == d else pairs[e] for e in range(dim)]).reshape(1 << dim, n)
             )
-    return index.reshape(1 << dim, n), weight, derivs
+    return index, weight, derivs
 
+
+def _corner_index(cell: torch.Tensor, level: HashGridLevel) -> torch.Tensor:
+    """Rows of the level's table ``[2^D, N]`` (int32) of the corners of cells ``cell [D, N]``.
+
+    Dense: ``sum_d u_d r^d mod T``; hashed: ``XOR_d u_d pi_d mod T`` in int32 arithmetic,
+    whose wrap-around products keep the low 32 bits exactly as tiny-cuda-nn's uint32 ones.
+    """
+    dim, n = cell.shape
+    step = torch.arange(2, dtype=torch.int32, device=cell.device).view(2, 1)
+    coords = cell.to(torch.int32).unsqueeze(1) + step  # [D, 2, N]
+    index: torch.Tensor | None = None
+    if level.hashed:
+        for d in range(dim):
+            part = coords[d] * _PRIMES32[d] if PRIMES[d] != 1 else coords[d]
+            index = part if index is None else index.unsqueeze(-2) ^ part
+        assert index is not None
+        index = index & (level.size - 1)  # T_l is a power of two when hashed
+    else:
+        stride = 1
+        for d in range(dim):
+            part = coords[d] * stride if stride != 1 else coords[d]
+            index = part if index is None else index.unsqueeze(-2) + part
+            stride *= level.resolution
+        assert index is not None
+        index = torch.remainder(index, level.size)
+    return index.reshape(1 << dim, n)
+
+
+SAVED_INDEX_BYTES = 1 << 28
+"""The reference's forward keeps its corner rows for the backward when they take at most this
+many bytes (``4 L 2^D N``: 2^18 3-D points at 16 levels take 128 MiB); above, the backward
+recomputes them."""
 
 _CONTAINERS = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
 
@@ -418,13 +440,18 @@ class _HashGridEncode(torch.autograd.Function):
         feats = config.n_features_per_level
         table = params.view(-1, feats)
         out_t = torch.empty(config.n_levels, feats, n, dtype=acc, device=x.device)
+        keep = n * (config.n_levels << config.in_dim) * 4 <= SAVED_INDEX_BYTES
+        indices: list[torch.Tensor] = []
         for i, level in enumerate(config.levels):
             index, weight, _ = _corner_geometry(xt, level, config, with_derivative=False)
             vals = _gather_rows(table[level.offset : level.offset + level.size], index)
             for f in range(feats):
                 torch.sum(vals[..., f] * weight, dim=0, out=out_t[i, f])
+            if keep:
+                indices.append(index)
         ctx.save_for_backward(x, params)
         ctx.config = config
+        ctx.indices = indices or None
         return (
             out_t.view(config.out_dim, n)
             .t()
@@ -436,7 +463,10 @@ class _HashGridEncode(torch.autograd.Function):
         x, params = ctx.saved_tensors
         config: HashGridConfig = ctx.config
         need_x, need_params = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        return (*_hashgrid_backward(x, params, config, grad_out, need_x, need_params), None)
+        grads = _hashgrid_backward(
+            x, params, config, grad_out, need_x, need_params, indices=ctx.indices
+        )
+        return (*grads, None)
 
 
 def _hashgrid_backward(
@@ -446,13 +476,15 @@ def _hashgrid_backward(
     grad_out: torch.Tensor,
     need_x: bool,
     need_params: bool,
+    indices: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``dL/dx [N, D]`` and ``dL/dparams [n_params]`` from ``dL/dy [N, L * F]``.
 
     ``dL/dtheta_l[h(c+v)] += w_v dL/dy_l`` (scatter-add); ``dL/dx_d = sum_v (d w_v / d x_d)
     <theta_l[h(c+v)], dL/dy_l>`` with ``d w_v / d x_d = s_l S'(frac_d) (+-1) prod_{e != d} ...``.
     Written in differentiable torch ops of ``x``, ``params`` and ``grad_out``, so that double
-    backward (a loss on ``dy/dx``) works.
+    backward (a loss on ``dy/dx``) works. ``indices`` are the forward's corner rows per level
+    (recomputed when ``None``).
     """
     acc = _acc_dtype(x, params)
     differentiable = torch.is_grad_enabled()
@@ -466,7 +498,8 @@ def _hashgrid_backward(
     )
     grad_xt: torch.Tensor | None = None
     for i, level in enumerate(config.levels):
-        index, weight, derivs = _corner_geometry(xt, level, config, with_derivative=need_x)
+        known = indices[i] if indices is not None else None
+        index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
         flat = index.reshape(-1)
         rows = slice(level.offset, level.offset + level.size)
         if grad_table is not None:

@@ -244,3 +244,22 @@ def test_backends_are_registered_and_auto_says_which() -> None:
     assert picked.backend == "torch" and "hashgrid_encode" in picked.reason
     reason = kernels.availability("hashgrid_encode", torch.device("cpu"))["tcnn"]
     assert reason is not None and "cuda" in reason
+
+
+def test_backward_recomputes_corners_when_they_are_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large batches do not keep the forward's corner rows; both backward paths agree."""
+    import fields.encodings.hashgrid as hashgrid
+
+    cfg = CONFIGS[2]
+    x, params = _inputs(cfg, 50, torch.float64, seed=4)
+    grads = []
+    for budget in (hashgrid.SAVED_INDEX_BYTES, 0):
+        monkeypatch.setattr(hashgrid, "SAVED_INDEX_BYTES", budget)
+        xi, pi = x.clone().requires_grad_(True), params.clone().requires_grad_(True)
+        hashgrid_encode_reference(xi, pi, cfg).pow(2).sum().backward()
+        grads.append((xi.grad, pi.grad))
+    for a, b in zip(grads[0], grads[1], strict=True):
+        assert a is not None and b is not None
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
