@@ -55,6 +55,7 @@ from torch import nn
 from neurosim._version import __version__
 from neurosim.backend import BackendUnavailableError, InputError
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, SURROGATES, Surrogate
+from neurosim.interop.snntorch import SnnTorchNeuron, lif_from_snntorch, synaptic_from_snntorch
 from neurosim.neurons.li import LI
 from neurosim.neurons.lif import LIF
 from neurosim.neurons.sequential import MultiStep, SpikingSequential
@@ -156,7 +157,9 @@ def export_nir(
         net: a :class:`~neurosim.neurons.SpikingSequential` or ``nn.Sequential`` of
             ``nn.Linear``, ``nn.Conv2d``, ``nn.Flatten``, :class:`Scale` (optionally inside
             :class:`~neurosim.neurons.MultiStep`) and :class:`~neurosim.neurons.LIF`,
-            :class:`~neurosim.neurons.SynapticLIF`, :class:`~neurosim.neurons.LI`.
+            :class:`~neurosim.neurons.SynapticLIF`, :class:`~neurosim.neurons.LI`, or snnTorch
+            neurons wrapped in :class:`~neurosim.interop.snntorch.SnnTorchNeuron` (exported as
+            the equal neurosim neuron).
         input_shape: the shape of one sample at one time step (no batch, no time), e.g.
             ``(784,)`` or ``(1, 28, 28)``.
         dt: the time step in seconds that the neuron decays refer to.
@@ -205,6 +208,8 @@ def _export_layer(
             ) from None
 
     kind = type(layer).__name__
+    if isinstance(layer, SnnTorchNeuron):
+        return _export_layer(nir, index, _from_snntorch(layer, index), shape, dt, strict)
     if isinstance(layer, nn.Linear):
         if shape != (layer.in_features,):
             raise InputError(f"layer {index} (Linear) expects ({layer.in_features},), got {shape}")
@@ -277,7 +282,22 @@ def _export_layer(
         return f"{index}_li", nir.LI(tau=tau, r=tau / dt, v_leak=np.zeros(shape)), shape
     raise InputError(
         f"export_nir cannot export layer {index} ({kind}); supported: Linear, Conv2d, Flatten, "
-        "Scale, LIF, SynapticLIF, LI (optionally inside MultiStep)"
+        "Scale, LIF, SynapticLIF, LI (optionally inside MultiStep), and snnTorch Leaky/Synaptic "
+        "wrapped in SnnTorchNeuron"
+    )
+
+
+def _from_snntorch(layer: SnnTorchNeuron, index: int) -> nn.Module:
+    """The neurosim neuron equal to a wrapped snnTorch neuron (exported in its place)."""
+    if layer.output == "spikes":
+        if layer.kind == "Leaky":
+            return lif_from_snntorch(layer.neuron)
+        return synaptic_from_snntorch(layer.neuron)
+    if layer.kind == "Leaky" and layer.neuron.reset_mechanism == "none":
+        return LI(beta=lif_from_snntorch(layer.neuron).beta.detach())  # type: ignore[operator]
+    raise InputError(
+        f"layer {index}: an snnTorch {layer.kind} read out as a membrane exports only as an LI "
+        "(a Leaky with reset_mechanism='none')"
     )
 
 

@@ -225,3 +225,26 @@ def test_export_errors_are_clear() -> None:
     with pytest.raises(InputError, match="dt"):
         export_nir(SpikingSequential(nn.Linear(2, 2)), (2,), dt=0.0)
     assert DEFAULT_DT > 0
+
+
+def test_mixed_network_with_snntorch_neurons_exports(tmp_path: Path) -> None:
+    import snntorch
+
+    from neurosim.interop.snntorch import SnnTorchNeuron
+
+    torch.manual_seed(4)
+    mixed = SpikingSequential(
+        nn.Linear(4, 6),
+        LIF(beta=0.8, reset="zero"),
+        nn.Linear(6, 3),
+        SnnTorchNeuron(snntorch.Leaky(beta=0.7, reset_mechanism="zero", reset_delay=False)),
+        nn.Linear(3, 2),
+        SnnTorchNeuron(snntorch.Leaky(beta=0.6, reset_mechanism="none"), output="membrane"),
+    )
+    graph = export_nir(mixed, (4,))
+    kinds = [type(graph.nodes[n]).__name__ for n in ("1_lif", "3_lif", "5_li")]
+    assert kinds == ["LIF", "LIF", "LI"]
+    nir.write(tmp_path / "mixed.nir", graph)
+    _same_outputs(mixed, import_nir(tmp_path / "mixed.nir"), torch.rand(20, 3, 4) * 2)
+    with pytest.raises(InputError, match="strict=False"):  # snnTorch's default delayed reset
+        export_nir(SpikingSequential(SnnTorchNeuron(snntorch.Leaky(beta=0.5))), (2,))
