@@ -14,7 +14,8 @@ process, on the same input, with the same decay (``beta = 0.9``, SpikingJelly ``
 Timed: forward (training mode, graph built) and forward + backward of ``spikes.sum()``, the median
 of ``--repeats`` runs after ``--warmup`` runs (CUDA: CUDA events). Peak memory: on CUDA
 ``max_memory_allocated`` during one forward + backward; on the CPU the growth of the peak resident
-set size of a fresh child process during its first forward + backward (``--no-memory`` skips it).
+set size (``VmHWM``) of a fresh child process during its first full-size forward + backward, after
+one tiny warm-up run that pays the one-time import costs (``--no-memory`` skips it).
 
     python benchmarks/lif_layer.py                       # CPU: n=1024, T=100, batch 16
     python benchmarks/lif_layer.py --device cuda --n 4096 16384 --steps 500 --dtype fp32 bf16
@@ -200,6 +201,10 @@ def _peak_rss_kib() -> int:
 
 def _child_memory(args: argparse.Namespace) -> None:
     dtype = DTYPES[args.dtype[0]]
+    # one tiny run first, so that one-time costs (lazy imports such as backend availability
+    # checks, allocator pools) are not counted as the layer's memory
+    tiny = argparse.Namespace(**{**vars(args), "steps": 2, "batch": 2})
+    cases(args.child_memory, tiny, 8, dtype, torch.device("cpu"))[1]()
     _, fwd_bwd, _ = cases(args.child_memory, args, args.n[0], dtype, torch.device("cpu"))
     before = _peak_rss_kib()
     fwd_bwd()

@@ -607,9 +607,9 @@ kernels.register(
         doc="LIF neuron over a time-major [T, B, *F] input: (spikes, membrane)",
     )
 )
-kernels.register_backend(
-    "lif_scan", Backend("loop", _load_loop, priority=5, auto_devices=frozenset({"cpu"}))
-)
+# ``loop`` (eager step loop, hand-written backward: no autograd graph of T steps) is the CPU
+# default; on CUDA it is the fallback when neither Triton nor torch.compile is available.
+kernels.register_backend("lif_scan", Backend("loop", _load_loop, priority=5))
 kernels.register_backend(
     "lif_scan",
     Backend(
