@@ -411,8 +411,7 @@ def marching_cubes(sdf_grid: torch.Tensor | np.ndarray, level: float = 0.0) -> M
     verts, faces, _, _ = measure.marching_cubes(
         grid.astype(np.float32), level=level, spacing=spacing
     )
-    # skimage orients faces towards decreasing values; flip for outward (increasing SDF) normals
-    faces = faces[:, ::-1].copy()
+    # skimage's winding already gives normals towards increasing values: outward for an SDF
     return Mesh(
         torch.from_numpy(verts.astype(np.float32)), torch.from_numpy(faces.astype(np.int64))
     )

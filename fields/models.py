@@ -121,7 +121,7 @@ def build_encoding(
     if kind == "fourier":
         return _call_with(kind, FourierFeatures, opts, in_dim=in_dim, generator=generator)  # type: ignore[no-any-return]
     if kind == "hashgrid":
-        return _call_with(kind, _hashgrid_class(), opts, in_dim=in_dim)  # type: ignore[no-any-return]
+        return _call_with(kind, _hashgrid_class(), opts, in_dim=in_dim, generator=generator)  # type: ignore[no-any-return]
     if kind == "rbf":
         return _call_with(kind, AdaptiveRBF, opts, in_dim=in_dim, generator=generator)  # type: ignore[no-any-return]
     if kind == "neurbf":
@@ -268,7 +268,7 @@ def sized_model(
 
     * ``ffn``: Fourier features (``num_frequencies`` 128, ``sigma`` 10) and a 4-layer ReLU MLP
       whose width fills the budget.
-    * ``ffn_cam``: the same with CAM (grid ``cam_resolution`` per axis, default 8, over every
+    * ``ffn_cam``: the same with CAM (grid ``cam_resolution`` per axis, default 4, over every
       coordinate); width re-solved so that the CAM grid is inside the budget.
     * ``siren``: a 4-layer SIREN on raw coordinates, width filling the budget.
     * ``hashgrid``: ``hash_levels`` (16) levels x 2 features and a ``mlp_hidden`` (64) wide
@@ -307,7 +307,7 @@ def sized_model(
         nf = int(overrides.get("num_frequencies", 128))
         sigma = float(overrides.get("sigma", 10.0))
         feat = 2 * nf + in_dim
-        res = int(overrides.get("cam_resolution", 8))
+        res = int(overrides.get("cam_resolution", 4))
         cam_per_width = 2 * (layers - 1) * res**in_dim if name == "ffn_cam" else 0
         hidden = _largest(
             lambda h: _mlp_params(feat, h, layers, out_dim) + cam_per_width * h <= budget, 4, 4096

@@ -106,3 +106,37 @@ __all__ = [
     "hashgrid_encode",
     "register_encoding",
 ]
+
+# NeuRBF adaptive radial bases (fields/encodings/rbf.py)
+from fields.encodings.rbf import AdaptiveRBF, NeuRBFHybrid  # noqa: E402
+
+register_encoding(
+    EncodingSpec(
+        "rbf",
+        lambda d, g: AdaptiveRBF(d, num_kernels=16, features=6, neighbors=3, generator=g),
+        in_dims=(1, 2, 3, 4),
+        domain=(0.0, 1.0),
+    )
+)
+register_encoding(
+    EncodingSpec(
+        "neurbf",
+        lambda d, g: NeuRBFHybrid(
+            AdaptiveRBF(
+                d, num_kernels=9, features=4, kind="gaussian", learn_positions=True, generator=g
+            ),
+            HashGrid(
+                d,
+                n_levels=2,
+                n_features_per_level=2,
+                log2_hashmap_size=6,
+                base_resolution=4,
+                generator=g,
+            ),
+            generator=g,
+        ),
+        in_dims=(1, 2, 3),
+        domain=(0.0, 1.0),
+    )
+)
+__all__ += ["AdaptiveRBF", "NeuRBFHybrid"]

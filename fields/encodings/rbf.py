@@ -90,25 +90,26 @@ def validate_rbf_features(
     normalize: bool = True,
 ) -> None:
     """Check the arguments of :func:`rbf_features` (shapes, dtypes, devices, finiteness)."""
-    check_tensor(x, "rbf_features points x [N, D]", ndim=2)
+    eager = not torch.compiler.is_compiling()  # value checks sync the host: eager mode only
+    check_tensor(x, "rbf_features points x [N, D]", ndim=2, finite=eager)
     n, d = x.shape
-    check_tensor(centers, "rbf_features centers [K, D]", ndim=2, device=x.device)
+    check_tensor(centers, "rbf_features centers [K, D]", ndim=2, device=x.device, finite=eager)
     num_k = centers.shape[0]
     if centers.shape[1] != d:
         raise InputError(
             f"rbf_features centers must be [K, {d}] for {d}-D points, got {tuple(centers.shape)}"
         )
-    check_tensor(shapes, "rbf_features shapes [K, D, D]", ndim=3, device=x.device)
+    check_tensor(shapes, "rbf_features shapes [K, D, D]", ndim=3, device=x.device, finite=eager)
     if tuple(shapes.shape) != (num_k, d, d):
         raise InputError(
             f"rbf_features shapes must be [{num_k}, {d}, {d}], got {tuple(shapes.shape)}"
         )
-    check_tensor(weights, "rbf_features weights [K, C]", ndim=2, device=x.device)
+    check_tensor(weights, "rbf_features weights [K, C]", ndim=2, device=x.device, finite=eager)
     if weights.shape[0] != num_k:
         raise InputError(
             f"rbf_features weights must have one row per kernel ({num_k}), got {tuple(weights.shape)}"
         )
-    check_tensor(freqs, "rbf_features freqs [C]", ndim=1, device=x.device)
+    check_tensor(freqs, "rbf_features freqs [C]", ndim=1, device=x.device, finite=eager)
     if freqs.shape[0] != weights.shape[1]:
         raise InputError(
             f"rbf_features freqs must have one frequency per channel ({weights.shape[1]}), "
@@ -123,7 +124,7 @@ def validate_rbf_features(
         raise InputError(
             f"rbf_features neighbour index must be [{n}, k>=1] for {n} points, got {tuple(index.shape)}"
         )
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_k):
+    if eager and index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_k):
         raise InputError(f"rbf_features neighbour index must lie in [0, {num_k}), the kernel count")
     if kind not in KINDS:
         raise InputError(f"unknown radial basis kind {kind!r}; expected one of {KINDS}")
@@ -268,7 +269,8 @@ def rbf_features(
         index: each point's neighbour kernels ``[N, k]`` (int64/int32), e.g. from :func:`knn_lookup`.
         kind: ``"inverse_quadratic"`` or ``"gaussian"``.
         normalize: divide by the (stop-gradient) sum of the ``k`` radial values.
-        backend: ``"auto"``, ``"torch"`` or ``"compile"``.
+        backend: ``"auto"``, ``"torch"`` or ``"compile"``. Inside ``torch.compile`` the torch
+            maths is traced whatever the backend, and value checks are skipped.
 
     Returns:
         ``[N, C]``. Gradients flow to ``x``, ``centers``, ``shapes`` and ``weights``.
@@ -276,6 +278,9 @@ def rbf_features(
     Example: one kernel at the origin with ``A = I``, ``w = [1]``, ``freqs = [0]``,
     ``normalize=False`` gives ``1 / (1 + |x|^2)``: 0.5 at ``x = (1, 0)``.
     """
+    if torch.compiler.is_compiling():  # trace the torch maths: no registry logging in a graph
+        validate_rbf_features(x, centers, shapes, weights, freqs, index, kind, normalize)
+        return rbf_features_reference(x, centers, shapes, weights, freqs, index, kind, normalize)
     return kernels.call(
         "rbf_features",
         x,
@@ -302,12 +307,14 @@ class NeighborTable(NamedTuple):
             points there are ranked against every kernel instead (still exact, slower).
         resolution: cells per axis ``G``.
         k: the neighbour count the table was built for.
+        any_overflow: whether any cell overflowed (a Python bool: no device sync at lookup).
     """
 
     candidates: torch.Tensor
     overflow: torch.Tensor
     resolution: int
     k: int
+    any_overflow: bool
 
 
 def default_table_resolution(num_kernels: int, dim: int, per_cell: float | None = None) -> int:
@@ -378,7 +385,7 @@ def build_neighbor_table(
             keep = vals <= bound
             full = keep.sum(1) >= cap
             if pre < num_k:  # a kernel outside the pre-selection might still qualify
-                full = full | ((dc[:, -1] - half_diag).clamp_min(0).pow(2) <= bound[:, 0])
+                full = full | ((dc[:, -1] - half_diag - 1e-3).clamp_min(0).pow(2) <= bound[:, 0])
             overflow.append(full if cap < num_k or pre < num_k else torch.zeros_like(full))
             lists.append(torch.where(keep, idx, torch.full_like(idx, -1)))
             lists[-1] = lists[-1][:, : max(k, int(keep.sum(1).max()))]
@@ -387,7 +394,8 @@ def build_neighbor_table(
         torch.cat([t, torch.full_like(t[:, :1], -1).expand(-1, width - t.shape[1])], 1)
         for t in lists
     ]
-    return NeighborTable(torch.cat(padded).contiguous(), torch.cat(overflow), res, k)
+    flags = torch.cat(overflow)
+    return NeighborTable(torch.cat(padded).contiguous(), flags, res, k, bool(flags.any()))
 
 
 def cell_index(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -421,7 +429,12 @@ def knn_lookup(
         d2 = d2.masked_fill(~valid, float("inf"))
         order = d2.topk(k, dim=1, largest=False, sorted=True).indices
         out = cand.gather(1, order)
+        if not table.any_overflow:
+            return out
         spill = table.overflow[cells]
+        if torch.compiler.is_compiling():  # no data-dependent branch inside a graph
+            exact = knn_bruteforce(x.detach(), centers, k)
+            return torch.where(spill[:, None], exact, out)
         if bool(spill.any()):
             out[spill] = knn_bruteforce(x.detach()[spill], centers, k)
         return out
@@ -434,7 +447,11 @@ def knn_bruteforce(
     out = []
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk):
-            dist = torch.cdist(x[start : start + chunk].detach(), centers.detach())
+            dist = torch.cdist(
+                x[start : start + chunk].detach(),
+                centers.detach(),
+                compute_mode="donot_use_mm_for_euclid_dist",
+            )
             out.append(dist.topk(k, dim=1, largest=False, sorted=True).indices)
     return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long, device=x.device)
 
@@ -564,6 +581,13 @@ def log_frequencies(channels: int, low: float, high: float, keep: int = 0) -> to
     return torch.cat([torch.zeros(keep, dtype=torch.float64), sines.double()]).float()
 
 
+def _forget_table(module: nn.Module, _keys: Any) -> None:
+    """After ``load_state_dict`` the centres may differ: rebuild the grid on next use."""
+    if isinstance(module, AdaptiveRBF):
+        module._table = None
+        module.table_centers = None
+
+
 class AdaptiveRBF(nn.Module):
     """NeuRBF adaptive radial-basis encoding of points in ``[0, 1]^D``.
 
@@ -647,6 +671,7 @@ class AdaptiveRBF(nn.Module):
         self._table: NeighborTable | None = None
         self.table_centers: torch.Tensor | None = None
         """The centres the current neighbour grid was built from."""
+        self.register_load_state_dict_post_hook(_forget_table)
 
     @property
     def learn_positions(self) -> bool:
@@ -699,16 +724,19 @@ class AdaptiveRBF(nn.Module):
         self.refresh_neighbors()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "AdaptiveRBF input x [N, D]", ndim=2)
+        eager = not torch.compiler.is_compiling()  # value checks sync: eager mode only
+        check_tensor(x, "AdaptiveRBF input x [N, D]", ndim=2, finite=eager)
         if x.shape[1] != self.in_dim:
             raise InputError(
                 f"AdaptiveRBF expected {self.in_dim}-D coordinates, got shape {tuple(x.shape)}"
             )
-        if x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
-            raise InputError(
-                f"AdaptiveRBF input must lie in the unit cube [0, 1]^{self.in_dim}; got values in "
-                f"[{float(x.min()):.4g}, {float(x.max()):.4g}]"
-            )
+        if eager and x.numel():
+            lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+            if lo < 0.0 or hi > 1.0:
+                raise InputError(
+                    f"AdaptiveRBF input must lie in the unit cube [0, 1]^{self.in_dim}; got "
+                    f"values in [{lo:.4g}, {hi:.4g}]; rescale (e.g. (x - lo) / (hi - lo))"
+                )
         index = knn_lookup(x, self.centers, self.neighbor_table(), self.neighbors)
         dtype = x.dtype
         return rbf_features(
