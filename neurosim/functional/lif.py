@@ -3,8 +3,9 @@
 Discrete-time LIF with decay ``beta`` (``beta = exp(-dt / tau_mem)``), threshold ``theta`` and
 input current ``x_t`` (already multiplied by the synaptic weights). Two reset timings exist.
 
-**Immediate reset** (``delayed_reset=False``, the default; SpikingJelly/Norse style and
-snnTorch's ``reset_delay=False``):
+**Immediate reset** (``delayed_reset=False``, the default; SpikingJelly/Norse style, and
+snnTorch's ``reset_delay=False`` while the membrane stays below twice the threshold, see
+:mod:`neurosim.neurons`):
 
 .. math::
     h_t = \\beta v_{t-1} + x_t, \\qquad S_t = H(h_t - \\theta), \\qquad

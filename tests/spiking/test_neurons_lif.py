@@ -187,3 +187,22 @@ def test_bad_inputs_are_clear_errors() -> None:
         lif_learn(x)
     with pytest.raises(InputError, match="step_mode"):
         LIF(step_mode="multistep")
+
+
+def test_conv_layers_run_on_all_steps_at_once() -> None:
+    torch.manual_seed(1)
+    conv = nn.Conv2d(2, 4, 3, padding=1)
+    lif = LIF((4, 1, 1), beta=0.8, threshold=0.3, learn_threshold=True)
+    net = SpikingSequential(conv, lif, nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    x = torch.rand(6, 2, 2, 5, 5)  # [T, B, C, H, W]
+    y, states = net(x)
+    assert y.shape == (6, 2, 3) and states[0].v.shape == (2, 4, 5, 5)
+    currents = torch.stack([conv(x[t]) for t in range(6)])
+    torch.testing.assert_close(MultiStep(conv)(x), currents)
+    torch.testing.assert_close(net.layers[1].multi_step(currents).state.v, states[0].v)
+    y.sum().backward()
+    assert lif.threshold.grad is not None and lif.threshold.grad.shape == (4, 1, 1)
+    with pytest.raises(InputError, match="stateless"):
+        MultiStep(lif)
+    with pytest.raises(InputError, match="1 neuron states"):
+        net(x, [None, None])
