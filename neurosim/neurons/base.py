@@ -34,6 +34,17 @@ def make_parameter(
     """
     if isinstance(value, torch.Tensor):
         check_tensor(value, f"{type(module).__name__} {name}")
+        if shape is not None:
+            size = (shape,) if isinstance(shape, int) else tuple(shape)
+            try:
+                ok = tuple(torch.broadcast_shapes(value.shape, size)) == size
+            except RuntimeError:
+                ok = False
+            if not ok:
+                raise InputError(
+                    f"{type(module).__name__} {name} of shape {tuple(value.shape)} does not "
+                    f"broadcast to the neuron shape {size}"
+                )
         tensor = value.detach().clone().to(torch.get_default_dtype())
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):

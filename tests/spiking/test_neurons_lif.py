@@ -187,6 +187,10 @@ def test_bad_inputs_are_clear_errors() -> None:
         lif_learn(x)
     with pytest.raises(InputError, match="step_mode"):
         LIF(step_mode="multistep")
+    with pytest.raises(InputError, match="neuron shape"):
+        LIF(6, beta=torch.full((5,), 0.9))
+    with pytest.raises(InputError, match="does not broadcast"):
+        LIF(7)(x)  # 7 neurons' parameters, 6 input features
 
 
 def test_conv_layers_run_on_all_steps_at_once() -> None:
