@@ -77,5 +77,7 @@ class ALIF(SpikingNeuron):
         return alif_step(x, state, self.parameters_now(compute_dtype(x.dtype)))
 
     def multi_step(self, x: torch.Tensor, state: ALIFState | None = None) -> NeuronSequence:
-        """The step loop over ``x [T, B, *F]``."""
-        return alif_multi_step(x, state, self.parameters_now(compute_dtype(x.dtype)))
+        """The fused ``alif_scan`` over ``x [T, B, *F]``."""
+        return alif_multi_step(
+            x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
+        )
