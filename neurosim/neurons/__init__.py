@@ -4,6 +4,13 @@ Every neuron is a :class:`SpikingNeuron`: ``forward(x, state=None) -> (output, n
 explicit state (no hidden buffers, nothing to reset), ``step_mode="single"`` for ``x [B, *F]`` or
 ``"multi"`` for a whole ``[T, B, *F]`` sequence in one fused scan, and ``simulate(x, state)`` for
 the multi-step outputs together with the membrane trace (:class:`NeuronSequence`).
+
+Neurons: :class:`LIF` (reset by subtraction / to zero / none, immediate or snnTorch-style delayed
+reset, learnable decay and threshold), :class:`SynapticLIF` (current-based, NIR ``CubaLIF``),
+:class:`ALIF` (adaptive threshold, Bellec et al. 2018), :class:`LI` (leaky-integrator readout)
+and :class:`ConductanceLIF` (conductance-based with homeostatic threshold, Diehl & Cook 2015).
+Multi-step LIF, synaptic LIF, LI and ALIF run as fused kernel-registry scans (``lif_scan``,
+``leaky_scan``, ``alif_scan``) with torch / loop / torch.compile / Triton backends.
 :class:`SpikingSequential` and :class:`MultiStep` apply stateless layers (Linear/Conv) to all time
 steps at once, so a layer is one large matmul followed by one neuron scan.
 
