@@ -217,7 +217,8 @@ class _LIFScanTriton(torch.autograd.Function):
         v0f = v0.to(cd).contiguous().view(feat)
         spikes = torch.empty_like(xf)
         mems = torch.empty_like(xf)
-        store_h = not delayed
+        # the pre-reset membrane is only needed by the backward (and equals v when delayed)
+        store_h = not delayed and any(ctx.needs_input_grad[:4])
         hs = torch.empty_like(xf) if store_h else mems
         grid = (triton.cdiv(feat, BLOCK),)
         _lif_fwd[grid](

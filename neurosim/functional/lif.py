@@ -477,12 +477,13 @@ def _make_loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> typ
             r = (v - th > 0).to(cd)
             spikes = torch.empty_like(x)
             mems = torch.empty_like(x)
-            hs = torch.empty_like(x) if not delayed else mems
+            store_h = not delayed and any(ctx.needs_input_grad[:4])  # only the backward needs h
+            hs = torch.empty_like(x) if store_h else mems
             for t in range(x.shape[0]):
                 s, h, v = fwd(x[t].to(cd), v, r, b, th, reset, delayed)
                 spikes[t] = s
                 mems[t] = v
-                if not delayed:
+                if store_h:
                     hs[t] = h
                 r = s
             ctx.save_for_backward(hs, spikes, v0, beta, theta)
