@@ -55,6 +55,7 @@ from neurosim.backend import (
     check_tensor,
     compile_available,
     kernels,
+    triton_available,
 )
 
 KINDS = ("inverse_quadratic", "gaussian")
@@ -222,6 +223,12 @@ def _load_compile() -> Any:
     return torch.compile(rbf_features_reference, dynamic=True)
 
 
+def _load_triton() -> Any:
+    from fields.encodings._triton_rbf import rbf_features_triton
+
+    return rbf_features_triton
+
+
 kernels.register(
     Operation(
         name="rbf_features",
@@ -242,6 +249,16 @@ kernels.register_backend(
         auto_devices=frozenset({"cuda"}),
         priority=10,
         available=compile_available,
+    ),
+)
+kernels.register_backend(
+    "rbf_features",
+    Backend(
+        "triton",
+        _load_triton,
+        auto_devices=frozenset({"cuda"}),
+        priority=20,
+        available=triton_available,
     ),
 )
 

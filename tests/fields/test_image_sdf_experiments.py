@@ -74,7 +74,7 @@ def test_cosine_schedule() -> None:
 
 @pytest.mark.parametrize("model", ["hashgrid", "neurbf"])
 def test_sdf_models_learn_and_report_mesh_metrics(model: str, tmp_path: Path) -> None:
-    cfg = _tiny("fields_sdf", FieldsSdfConfig, model=model, steps=40)
+    cfg = _tiny("fields_sdf", FieldsSdfConfig, model=model, steps=25)
     assert isinstance(cfg, FieldsSdfConfig)
     exp = FieldsSdf(cfg, Runtime.create("cpu", seed=0))
     exp.setup()
@@ -88,7 +88,7 @@ def test_sdf_models_learn_and_report_mesh_metrics(model: str, tmp_path: Path) ->
 
 
 def test_sdf_run_stores_slices_and_mesh(tmp_path: Path) -> None:
-    result = run_experiment("fields_sdf", ["model=neurbf", "steps=30"], tmp_path, "tiny")
+    result = run_experiment("fields_sdf", ["model=neurbf"], tmp_path, "tiny")
     stored = open_results(result.run_dir)
     res = make_config("fields_sdf", [], "tiny").mc_resolution
     pred, true = np.asarray(stored.arrays["slice_pred"]), np.asarray(stored.arrays["slice_true"])

@@ -126,7 +126,7 @@ def test_compile_backend_matches_the_reference_with_gradients() -> None:
 
 
 def test_op_is_registered_with_a_reference_and_compile_backend() -> None:
-    assert {"torch", "compile"} <= set(kernels.backends("rbf_features"))
+    assert {"torch", "compile", "triton"} <= set(kernels.backends("rbf_features"))
     assert kernels.resolve("rbf_features", "auto", torch.device("cpu")).backend == "torch"
 
 
@@ -303,3 +303,31 @@ def test_hybrid_concatenates_grid_and_rbf_features() -> None:
     assert y.shape == (20, 4 + 5) and hybrid.out_dim == 9
     torch.testing.assert_close(y[:, :4], grid(x) + hybrid.bias[:4])
     torch.testing.assert_close(y[:, 4:], rbf(x) + hybrid.bias[4:])
+
+
+@pytest.mark.parametrize(
+    ("d", "kind", "normalize", "dtype"),
+    [
+        (2, "inverse_quadratic", True, torch.float64),
+        (3, "gaussian", False, torch.float64),
+        (1, "inverse_quadratic", True, torch.float32),
+        (4, "gaussian", True, torch.float64),
+    ],
+)
+def test_triton_backend_matches_the_reference_with_gradients(
+    d: int, kind: str, normalize: bool, dtype: torch.dtype
+) -> None:
+    """Runs on CUDA, or on the CPU through the Triton interpreter (tests/conftest.py)."""
+    x, centers, shapes, weights, freqs = _problem(n=37, num_k=11, d=d, c=5, dtype=dtype)
+    index = knn_bruteforce(x, centers, 3)
+    results = []
+    for backend in ("torch", "triton"):
+        leaves = [t.clone().requires_grad_() for t in (x, centers, shapes, weights)]
+        y = rbf_features(*leaves, freqs, index, kind=kind, normalize=normalize, backend=backend)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=dtype).view_as(y)).sum().backward()
+        results.append([y.detach()] + [t.grad for t in leaves])
+    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, **tol)
+    empty = rbf_features(x[:0], centers, shapes, weights, freqs, index[:0], backend="triton")
+    assert empty.shape == (0, 5)
