@@ -8,7 +8,8 @@ the multi-frequency sinusoidal composition) evaluated at the same ``N`` random p
   ``[n, K, C]`` intermediates fit in memory (forward and backward per chunk);
 * **neurosim** ``AdaptiveRBF``: grid-bucketed ``k``-nearest-kernel lookup
   (:func:`~fields.encodings.rbf.knn_lookup`) then the ``rbf_features`` op on the ``k`` neighbours,
-  with each backend named by ``--backends`` (``torch`` reference, ``compile``).
+  with each backend named by ``--backends`` (``torch`` reference, ``compile``, ``triton``;
+  default ``torch`` on the CPU, all three on CUDA).
 
 Also timed, the neighbour search alone: the grid lookup against a brute-force torch search
 (``cdist`` + ``topk``) and, where SciPy imports, a CPU KD-tree (``scipy.spatial.cKDTree``;
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     cuda = device.type == "cuda"
     n = args.points or (1 << 18 if cuda else (1 << 12 if args.quick else 1 << 14))
     num_k = args.kernels or (1 << 14 if cuda else 1024)
-    backends = args.backends or (["torch", "compile"] if cuda else ["torch"])
+    backends = args.backends or (["torch", "compile", "triton"] if cuda else ["torch"])
     for b in backends:
         kernels.resolve("rbf_features", b, device)  # fail early with the reason
     name = (

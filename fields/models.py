@@ -272,7 +272,8 @@ def sized_model(
       coordinate); width re-solved so that the CAM grid is inside the budget.
     * ``siren``: a 4-layer SIREN on raw coordinates, width filling the budget.
     * ``hashgrid``: ``hash_levels`` (16) levels x 2 features and a ``mlp_hidden`` (64) wide
-      3-layer MLP; the largest power-of-two table under the budget.
+      3-layer MLP; the largest power-of-two table that keeps the total within 10% over the
+      budget (table sizes double, so an exact fit is rarely possible).
     * ``neurbf``: a 2-level hash grid (2^12 table), the same MLP with the first-layer
       sinusoid, and as many adaptive kernels (32 features, 4 neighbours) as the rest allows
       (centres and shape matrices counted, though fixed during training).
@@ -343,7 +344,10 @@ def sized_model(
                 "max_resolution": max_res,
             }
 
-        log2 = _largest(lambda t: _hashgrid_params(in_dim, grid_opts(t)) + mlp <= budget, 3, 24)
+        # tables come in powers of two: take the largest within 10% over the budget
+        log2 = _largest(
+            lambda t: _hashgrid_params(in_dim, grid_opts(t)) + mlp <= 1.1 * budget, 3, 24
+        )
         return {
             "encoding": {"type": "hashgrid", **grid_opts(log2)},
             "decoder": {"type": "mlp", "hidden": mlp_hidden, "layers": 3},

@@ -22,8 +22,9 @@ so each kernel carries a range of frequencies instead of one bump.
 
 Pieces (pure functions first, thin modules after):
 
-* :func:`rbf_features` (kernel op ``"rbf_features"``, backends ``torch`` reference and
-  ``compile``): the formula above for given neighbour indices.
+* :func:`rbf_features` (kernel op ``"rbf_features"``, backends ``torch`` reference,
+  ``compile`` and ``triton``, forward and backward kernels in :mod:`fields.encodings._triton_rbf`):
+  the formula above for given neighbour indices.
 * :func:`rbf_features_dense`: the straightforward all-pairs evaluation (every kernel at every
   point); equal to :func:`rbf_features` when ``k = K``, the benchmark's baseline.
 * :func:`build_neighbor_table` / :func:`knn_lookup`: grid-bucketed exact ``k``-nearest-kernel
@@ -286,7 +287,7 @@ def rbf_features(
         index: each point's neighbour kernels ``[N, k]`` (int64/int32), e.g. from :func:`knn_lookup`.
         kind: ``"inverse_quadratic"`` or ``"gaussian"``.
         normalize: divide by the (stop-gradient) sum of the ``k`` radial values.
-        backend: ``"auto"``, ``"torch"`` or ``"compile"``. Inside ``torch.compile`` the torch
+        backend: ``"auto"``, ``"torch"``, ``"compile"`` or ``"triton"``. Inside ``torch.compile`` the torch
             maths is traced whatever the backend, and value checks are skipped.
 
     Returns:
