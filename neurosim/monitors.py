@@ -303,7 +303,9 @@ class Monitor:
                 than one step ``[*S]``.
 
         Returns:
-            a handle; ``handle.remove()`` stops recording (:meth:`close` removes it too).
+            a handle; ``handle.remove()`` stops recording (:meth:`close` removes it too). The
+            neuron tap lives on that neuron instance only; remove it before pickling the whole
+            module with ``torch.save(module)`` (``state_dict`` is unaffected).
         """
         if signal not in ("spikes", "membrane"):
             raise InputError(f"monitor signal must be 'spikes' or 'membrane', got {signal!r}")
