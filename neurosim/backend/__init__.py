@@ -3,7 +3,7 @@
 ``fields`` imports only this package; everything here is free of model code.
 """
 
-from neurosim.backend.checks import check_same_device, check_tensor
+from neurosim.backend.checks import check_same_device, check_tensor, is_finite
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
 from neurosim.backend.registry import (
@@ -32,6 +32,7 @@ __all__ = [
     "autocast",
     "check_same_device",
     "check_tensor",
+    "is_finite",
     "compile_available",
     "kernels",
     "module_missing",

@@ -47,10 +47,23 @@ def check_tensor(
         raise InputError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if device is not None and x.device != device:
         raise InputError(f"{name} is on {x.device} but {device} was expected")
-    if finite and x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
+    if finite and x.is_floating_point() and x.numel() and not is_finite(x):
         bad = int((~torch.isfinite(x)).sum())
         raise InputError(f"{name} contains {bad} non-finite value(s) (NaN or inf); expected finite")
     return x
+
+
+def is_finite(x: torch.Tensor) -> bool:
+    """Whether every element of ``x`` is finite, in one reduction in the common case.
+
+    The sum of a tensor is finite only if every element is (NaN and inf propagate), so one
+    ``sum`` answers "all finite"; only a non-finite sum (which may also be an overflow of large
+    finite values) falls back to the element-wise test.
+    """
+    with torch.no_grad():
+        if bool(torch.isfinite(x.detach().sum(dtype=torch.float64))):
+            return True
+        return bool(torch.isfinite(x.detach()).all())
 
 
 def check_same_device(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
