@@ -61,7 +61,7 @@ def is_finite(x: torch.Tensor) -> bool:
     finite values) falls back to the element-wise test.
     """
     with torch.no_grad():
-        if bool(torch.isfinite(x.detach().sum(dtype=torch.float64))):
+        if bool(torch.isfinite(x.detach().sum())):
             return True
         return bool(torch.isfinite(x.detach()).all())
 
