@@ -330,16 +330,16 @@ def _corner_geometry(
     A known ``index`` (saved by the forward) is returned as is instead of being recomputed.
     """
     dim, n = xt.shape
-    pos = xt * level.scale + 0.5
-    cell = torch.floor(pos)
-    frac = pos - cell
+    pos = xt * level.scale + 0.5  # >= 0.5 on the domain: truncation is floor
+    frac = torch.frac(pos)
     if index is None:
-        index = _corner_index(cell, level)
+        index = _corner_index(pos, level)
     if config.interpolation == "smoothstep":
         t = frac * frac * (3.0 - 2.0 * frac)
     else:
         t = frac
-    pairs = [torch.stack((1.0 - t[d], t[d])) for d in range(dim)]  # D x [2, N]
+    stacked = torch.stack((1.0 - t, t), dim=1)  # [D, 2, N]
+    pairs = list(stacked.unbind(0))  # D x [2, N]
     weight = _outer(pairs).reshape(1 << dim, n)
     derivs: list[torch.Tensor] = []
     if with_derivative:
@@ -355,29 +355,30 @@ def _corner_geometry(
     return index, weight, derivs
 
 
-def _corner_index(cell: torch.Tensor, level: HashGridLevel) -> torch.Tensor:
-    """Rows of the level's table ``[2^D, N]`` (int32) of the corners of cells ``cell [D, N]``.
+def _corner_index(pos: torch.Tensor, level: HashGridLevel) -> torch.Tensor:
+    """Rows of the level's table ``[2^D, N]`` (int32) of the corners of the cells holding
+    the (non-negative) grid positions ``pos [D, N]``.
 
     Dense: ``sum_d u_d r^d mod T``; hashed: ``XOR_d u_d pi_d mod T`` in int32 arithmetic,
     whose wrap-around products keep the low 32 bits exactly as tiny-cuda-nn's uint32 ones.
     """
-    dim, n = cell.shape
-    step = torch.arange(2, dtype=torch.int32, device=cell.device).view(2, 1)
-    coords = cell.to(torch.int32).unsqueeze(1) + step  # [D, 2, N]
-    index: torch.Tensor | None = None
+    dim, n = pos.shape
+    step = torch.arange(2, dtype=torch.int32, device=pos.device).view(2, 1)
+    coords = pos.to(torch.int32).unsqueeze(1) + step  # [D, 2, N]
     if level.hashed:
-        for d in range(dim):
-            part = coords[d] * _PRIMES32[d] if PRIMES[d] != 1 else coords[d]
-            index = part if index is None else index.unsqueeze(-2) ^ part
-        assert index is not None
+        factors = _PRIMES32[:dim]
+    else:
+        factors = tuple(level.resolution**d for d in range(dim))
+    if dim > 1:
+        mult = torch.tensor(factors, dtype=torch.int32, device=pos.device).view(dim, 1, 1)
+        coords = coords * mult  # factors[0] == 1: prime 1, stride 1
+    index = coords[0]
+    for d in range(1, dim):
+        part = coords[d].view(*([1] * d), 2, n)
+        index = index.unsqueeze(-2) ^ part if level.hashed else index.unsqueeze(-2) + part
+    if level.hashed:
         index = index & (level.size - 1)  # T_l is a power of two when hashed
     else:
-        stride = 1
-        for d in range(dim):
-            part = coords[d] * stride if stride != 1 else coords[d]
-            index = part if index is None else index.unsqueeze(-2) + part
-            stride *= level.resolution
-        assert index is not None
         index = torch.remainder(index, level.size)
     return index.reshape(1 << dim, n)
 
