@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import numpy as np
 
 from neurosim._version import __version__
 from neurosim.backend import InputError
+from neurosim.backend.h5io import atomic_h5_edit
 
 FORMAT = "neurosim-results"
 FORMAT_VERSION = 1
@@ -41,26 +40,6 @@ FORMAT_VERSION = 1
 
 class ResultsError(InputError):
     """A results file is missing, corrupt, or not a neurosim results file."""
-
-
-@contextmanager
-def _atomic_edit(path: Path) -> Iterator[h5py.File]:
-    """Open a copy of ``path`` for writing; on success replace ``path`` with it atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    if path.exists():
-        shutil.copyfile(path, tmp)
-        mode = "r+"
-    else:
-        mode = "w"
-    try:
-        with h5py.File(tmp, mode) as handle:
-            yield handle
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:
@@ -90,7 +69,7 @@ class ResultsWriter:
         if self.path.exists():
             open_results(self.path)  # validate: never append to a foreign or corrupt file
         else:
-            with _atomic_edit(self.path) as handle:
+            with atomic_h5_edit(self.path) as handle:
                 handle.attrs["format"] = FORMAT
                 handle.attrs["format_version"] = FORMAT_VERSION
                 handle.attrs["neurosim_version"] = __version__
@@ -103,7 +82,7 @@ class ResultsWriter:
 
     def set_attrs(self, attrs: Mapping[str, Any]) -> None:
         """Set root attributes (dicts and lists are stored as JSON strings)."""
-        with _atomic_edit(self.path) as handle:
+        with atomic_h5_edit(self.path) as handle:
             for key, value in attrs.items():
                 handle.attrs[key] = _attr_value(value)
 
@@ -126,7 +105,7 @@ class ResultsWriter:
                 steps, values = by_name.setdefault(name, ([], []))
                 steps.append(step)
                 values.append(value)
-        with _atomic_edit(self.path) as handle:
+        with atomic_h5_edit(self.path) as handle:
             group = handle.require_group("metrics")
             for name, (steps, values) in by_name.items():
                 sub = group.require_group(name)
@@ -136,7 +115,7 @@ class ResultsWriter:
     def truncate(self, before_step: int) -> None:
         """Drop queued and written metric rows with ``step >= before_step`` (used on resume)."""
         self._pending = [(s, m) for s, m in self._pending if s < before_step]
-        with _atomic_edit(self.path) as handle:
+        with atomic_h5_edit(self.path) as handle:
             group = handle.require_group("metrics")
             for name in list(group):
                 steps = group[name]["step"][()]
@@ -147,7 +126,7 @@ class ResultsWriter:
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Store (or replace) ``/arrays/<name>``."""
-        with _atomic_edit(self.path) as handle:
+        with atomic_h5_edit(self.path) as handle:
             group = handle.require_group("arrays")
             if name in group:
                 del group[name]
@@ -156,7 +135,7 @@ class ResultsWriter:
     def finish(self, summary: Mapping[str, float]) -> None:
         """Write the final metrics and mark the run finished."""
         self.flush()
-        with _atomic_edit(self.path) as handle:
+        with atomic_h5_edit(self.path) as handle:
             group = handle.require_group("summary")
             for key, value in summary.items():
                 group.attrs[key] = float(value)

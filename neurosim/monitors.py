@@ -35,9 +35,7 @@ uses a forward hook on any other module.
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -47,6 +45,7 @@ import torch
 from torch import nn
 
 from neurosim.backend import InputError
+from neurosim.backend.h5io import atomic_h5_edit
 from neurosim.functional.lif import NeuronSequence
 from neurosim.neurons.base import SpikingNeuron
 
@@ -66,25 +65,6 @@ __all__ = [
 ARRAYS_GROUP = "arrays"
 Target: TypeAlias = "str | os.PathLike[str] | h5py.Group | None"
 Select: TypeAlias = "tuple[Any, ...] | None"
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[h5py.File]:
-    """Open a copy of ``path`` (or a new file) for writing; on success replace ``path`` with it."""
-    tmp = path.with_name(path.name + ".monitor.tmp")
-    mode = "w"
-    if path.exists():
-        shutil.copyfile(path, tmp)
-        mode = "r+"
-    try:
-        with h5py.File(tmp, mode) as handle:
-            yield handle
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class MonitorHandle(Protocol):
@@ -373,7 +353,7 @@ class Monitor:
             self._append(self.target, block)
             self.target.file.flush()
         else:
-            with _atomic_file(self.target) as handle:
+            with atomic_h5_edit(self.target, ".monitor.tmp") as handle:
                 self._append(handle, block)
         self._written += block.shape[0]
 
@@ -408,7 +388,7 @@ class Monitor:
             if isinstance(self.target, h5py.Group):
                 self._truncate(self.target, frames)
             else:
-                with _atomic_file(self.target) as handle:
+                with atomic_h5_edit(self.target, ".monitor.tmp") as handle:
                     self._truncate(handle, frames)
         self.frames = self._written = frames
         self.steps_seen = seen
