@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; on a CUDA machine use e.g. `make TORCH_SPEC=torch==2.14.1 test`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,gpu,ray
+EXTRAS ?= dev,gpu,ray,interop
 
 .PHONY: install demo test lint format typecheck pytest clean
 
