@@ -87,8 +87,10 @@ def _row(c0, c1, c2, c3, corner: tl.constexpr, D: tl.constexpr, res, size, hashe
         u3 = c3 + ((corner >> 3) & 1)
         dense += u3 * res * res * res
         h = h ^ (u3 * 3674653429)
-    index = tl.where(hashed != 0, h & 0xFFFFFFFF, dense)
-    return index % size
+    # hashed levels have a power-of-two size; a dense index is below 2 * size (its vertices
+    # reach r_l only at the top face), so one conditional subtraction is its modulo
+    wrapped = tl.where(dense >= size, dense - size, dense)
+    return tl.where(hashed != 0, h & (size - 1), wrapped)
 
 
 @triton.jit
