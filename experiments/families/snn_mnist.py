@@ -31,13 +31,14 @@ from experiments.base import Experiment, RunConfig
 from experiments.data import dataset_path
 from experiments.registry import register
 from neurosim.backend import InputError
-from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, split_indices
+from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, load_sklearn_digits, split_indices
 from neurosim.functional.encoding import latency_encode, rate_encode
 from neurosim.functional.surrogate import SURROGATES, Surrogate
 from neurosim.monitors import Monitor
 from neurosim.neurons import LI, LIF
 
 ENCODINGS = ("direct", "rate", "latency")
+DATASETS = ("mnist", "sklearn_digits")
 
 
 @dataclass
@@ -45,6 +46,8 @@ class SnnMnistConfig(RunConfig):
     """Configuration of :class:`SnnMnist` (see the module docstring).
 
     Attributes:
+        dataset: ``mnist`` (the IDX files under ``<data_root>/mnist``) or ``sklearn_digits`` (the
+            1,797 digits scikit-learn ships, resized to 28x28: the demo's embedded default).
         hidden: hidden LIF neurons.
         time_steps: simulation steps ``T`` per digit.
         encoding: ``direct``, ``rate`` or ``latency``.
@@ -67,6 +70,7 @@ class SnnMnistConfig(RunConfig):
             into the results file at evaluation (0 = none).
     """
 
+    dataset: str = "mnist"
     hidden: int = 512
     time_steps: int = 8
     encoding: str = "direct"
@@ -142,7 +146,12 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         if not 0 <= c.max_shift <= 8:
             raise InputError(f"snn_mnist max_shift must be in 0..8 pixels, got {c.max_shift}")
         device = self.runtime.device
-        data = load_mnist(dataset_path("mnist", c.data_root, layout=MNIST_LAYOUT), "t10k")
+        if c.dataset not in DATASETS:
+            raise InputError(f"snn_mnist dataset must be one of {DATASETS}, got {c.dataset!r}")
+        if c.dataset == "mnist":
+            data = load_mnist(dataset_path("mnist", c.data_root, layout=MNIST_LAYOUT), "t10k")
+        else:
+            data = load_sklearn_digits()
         n = len(data.labels) if c.n_samples == 0 else min(c.n_samples, len(data.labels))
         train_idx, held_idx = split_indices(n, c.n_holdout, c.split_seed)
         images = data.images[:n].reshape(n, 784).to(torch.float32).div_(255.0)

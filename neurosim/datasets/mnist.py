@@ -135,3 +135,26 @@ def split_indices(n: int, n_holdout: int, seed: int) -> tuple[torch.Tensor, torc
         raise InputError(f"n_holdout must be in 1..{n - 1} for {n} samples, got {n_holdout}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_holdout:].sort().values, perm[:n_holdout].sort().values
+
+
+def load_sklearn_digits() -> MnistSplit:
+    """The 1,797 handwritten digits that scikit-learn ships, laid out like MNIST.
+
+    scikit-learn's ``load_digits`` images are 8x8 with grey levels 0..16. Each is resized
+    bilinearly to 20x20 and centred in a 28x28 frame (MNIST puts its digits in a 20x20 box),
+    and scaled to uint8 0..255, so MNIST models and pipelines run on them unchanged. Used as the
+    embedded default of the demo: no download, no data root.
+
+    Returns:
+        :class:`MnistSplit` with ``images [1797, 28, 28]`` uint8 and ``labels [1797]`` int64.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    small = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
+    box = torch.nn.functional.interpolate(
+        small, size=(20, 20), mode="bilinear", align_corners=False
+    )
+    frame = torch.nn.functional.pad(box, [4, 4, 4, 4])[:, 0]
+    images = (frame.clamp(0, 1) * 255).round().to(torch.uint8)
+    return MnistSplit(images, torch.from_numpy(digits.target.astype(np.int64)))
