@@ -36,14 +36,19 @@ Input domain: ``x`` must lie in ``[0, 1]^D`` (no NaN); anything else raises
 
 Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.registry`):
 
-* ``torch``: the reference, a custom autograd function with few temporaries (indices and
-  weights built by broadcasting over the ``2^D`` corners, one gather per level; the backward
-  recomputes them and scatters with ``index_add_``). Its backward is itself differentiable, so
-  double backward (e.g. an eikonal loss on ``d y / d x``) works.
-* ``compile``: the plain differentiable maths under ``torch.compile`` (autograd derives the
-  backward).
-* ``triton``: forward and backward kernels (atomic adds into the table gradient).
-* ``tcnn``: ``tinycudann.Encoding`` when that package imports (CUDA only, fp32 here).
+* ``torch``: the reference, a custom autograd function with few temporaries, all laid out
+  ``[2^D, N]`` with the points innermost (rows and weights built by broadcasting over the
+  corners, one gather per level; the backward reuses the forward's rows, or recomputes them
+  above :data:`SAVED_INDEX_BYTES`, and scatters with ``index_add_``). Its backward is itself
+  differentiable, so double backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto``
+  picks it on the CPU.
+* ``compile``: the plain differentiable maths (:func:`hashgrid_encode_autograd`) under
+  ``torch.compile``; autograd derives the backward. ``auto`` picks it only on CUDA: on the CPU
+  it compiles for minutes at large sizes and ran slower than the reference.
+* ``triton``: forward and backward kernels (atomic adds into the table gradient); ``auto``'s
+  choice on CUDA. No double backward.
+* ``tcnn``: ``tinycudann.Encoding`` when that package imports (CUDA only, fp32 here); used
+  only when named.
 
 Example (one level, dense, 1-D, ``b = 2``: ``s = 1``, ``r = 2``, ``T = 8``): at ``x = 0.25``,
 ``p = 0.75``, so ``y = 0.25 theta[0] + 0.75 theta[1]``.
@@ -63,6 +68,7 @@ from neurosim.backend import (
     Backend,
     InputError,
     Operation,
+    Selection,
     check_tensor,
     compile_available,
     kernels,
@@ -744,6 +750,15 @@ class HashGrid(nn.Module):
     def out_dim(self) -> int:
         """``L * F``."""
         return self.config.out_dim
+
+    def backend_choice(self, device: torch.device | None = None) -> Selection:
+        """Which backend :meth:`forward` runs on ``device`` (default: the parameters') and why.
+
+        >>> HashGrid(2, n_levels=2).backend_choice().backend
+        'torch'
+        """
+        target = self.params.device if device is None else device
+        return kernels.resolve("hashgrid_encode", self.backend, target)
 
     def level_table(self, level: int) -> torch.Tensor:
         """A view ``[T_l, F]`` of one level's rows of :attr:`params`."""

@@ -19,7 +19,7 @@ from fields.encodings.hashgrid import (
     hashgrid_encode_autograd,
     hashgrid_encode_reference,
 )
-from neurosim.backend import InputError, kernels
+from neurosim.backend import BackendUnavailableError, InputError, kernels
 
 
 def _loop_encode(x: np.ndarray, params: np.ndarray, cfg: HashGridConfig) -> np.ndarray:
@@ -244,6 +244,11 @@ def test_backends_are_registered_and_auto_says_which() -> None:
     assert picked.backend == "torch" and "hashgrid_encode" in picked.reason
     reason = kernels.availability("hashgrid_encode", torch.device("cpu"))["tcnn"]
     assert reason is not None and "cuda" in reason
+    choice = HashGrid(2, n_levels=2, log2_hashmap_size=6).backend_choice()
+    assert choice.backend == "torch" and "auto picked" in choice.reason
+    named = HashGrid(2, n_levels=2, log2_hashmap_size=6, backend="tcnn")
+    with pytest.raises(BackendUnavailableError, match="tcnn"):
+        named(torch.rand(3, 2))
 
 
 def test_backward_recomputes_corners_when_they_are_not_kept(
