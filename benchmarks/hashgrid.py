@@ -12,6 +12,12 @@ cube. Both run in the same process on the same points:
   named by ``--backends`` (default: ``torch`` on the CPU; ``torch``, ``compile``, ``triton``
   and, where tinycudann imports, ``tcnn`` on CUDA).
 
+CPU threads: 1 by default (``--threads``). On the shared 2-core machine this was written on,
+the second core is mostly busy with other work, and then *every* multi-threaded ATen op waits
+for it (about 8 ms per op, whatever its size; the header prints this "op latency"): that measures
+the scheduler, and penalises code with many small ops (ours) far more than code with few large
+ones. Pass ``--threads 2`` (or 0 for torch's default) on a quiet machine.
+
 Timed: the forward with the table requiring a gradient (training mode, graph built) and forward +
 backward of ``y.sum()`` (table gradient only, as in NeRF training), the median of up to
 ``--repeats`` runs after ``--warmup`` runs, stopping early once a case has used ``--budget``
@@ -102,6 +108,25 @@ def peer_version() -> str:
         return "?"
 
 
+def op_latency_ms() -> float:
+    """Median time of one element-wise CPU op on 2^20 floats: well under 1 ms on an idle machine,
+    several ms when a torch thread has to wait for a core that other processes hold."""
+    a = torch.rand(1 << 20)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        a.mul(2.0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -118,8 +143,10 @@ def device_name(device: torch.device) -> str:
 
 def run(args: argparse.Namespace) -> str:
     device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else 0)
+    if threads:
+        torch.set_num_threads(threads)
+    latency = op_latency_ms()
     if args.backends:
         backends = args.backends
     elif device.type == "cuda":
@@ -140,7 +167,8 @@ def run(args: argparse.Namespace) -> str:
     if peer is not None:
         peer_label = f"nerfstudio {peer_version()} HashEncoding(implementation='torch')"
     print(
-        f"# device: {device_name(device)}; torch {torch.__version__}; peer: {peer_label}",
+        f"# device: {device_name(device)}; torch {torch.__version__}; peer: {peer_label}; "
+        f"CPU op latency {latency:.2f} ms; load average {load_average()}",
         flush=True,
     )
 
@@ -213,7 +241,8 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         f"Hash-grid encode throughput on **{device_name(device)}** (torch {torch.__version__}); "
         f"{LEVELS} levels x {FEATURES} features, 2^{LOG2_T} table, base {BASE}, max resolution "
-        f"{MAX_RES}; peer: {peer_label}. Median of up to {args.repeats} runs.",
+        f"{MAX_RES}; peer: {peer_label}. Median of up to {args.repeats} runs. CPU op latency "
+        f"(one multiply of 2^20 floats) {latency:.2f} ms, load average {load_average()}.",
         "",
         "| dim | points | implementation | fwd (M points/s) | fwd+bwd (M points/s) "
         "| fwd vs nerfstudio | fwd+bwd vs nerfstudio |",
@@ -237,7 +266,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per case")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 on the CPU, see the module docstring; 0: torch's)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip nerfstudio")
     parser.add_argument("--out", type=Path, help="where to write the table")
     args = parser.parse_args(argv)
