@@ -268,3 +268,24 @@ def test_backward_recomputes_corners_when_they_are_not_kept(
     for a, b in zip(grads[0], grads[1], strict=True):
         assert a is not None and b is not None
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_top_face_wraps_in_dense_levels_like_tiny_cuda_nn() -> None:
+    """At x = 1 the upper vertex is u = r (the +1/2 offset); tiny-cuda-nn then takes the dense
+    index modulo T, reading the next row's start. The golden configs do reach that case."""
+    from fields.encodings.hashgrid import _corner_index
+
+    cfg = CONFIGS[1]
+    level = cfg.levels[1]
+    assert not level.hashed
+    r = level.resolution
+    pos = torch.full((2, 1), level.scale * 1.0 + 0.5)
+    index = _corner_index(pos, level)
+    u = int(pos[0, 0]) + 1
+    assert u == r
+    unwrapped = u + u * r
+    assert unwrapped >= level.size  # the case exists ...
+    rows = sorted(int(i) for i in index.flatten())
+    # corners (r-1, r-1), (r, r-1), (r-1, r), (r, r): the last two wrap to the table's start
+    expected = sorted(((r - 1 + a) + (r - 1 + b) * r) % level.size for a in (0, 1) for b in (0, 1))
+    assert rows == expected and unwrapped % level.size in rows
