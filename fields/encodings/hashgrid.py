@@ -38,8 +38,8 @@ Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.re
 
 * ``torch``: the reference, a custom autograd function with few temporaries, all laid out
   ``[2^D, N]`` with the points innermost (rows and weights built by broadcasting over the
-  corners, one gather per level; the backward reuses the forward's rows, or recomputes them
-  above :data:`SAVED_INDEX_BYTES`, and scatters with ``index_add_``). Its backward is itself
+  corners, one gather per level; the backward reuses the forward's rows and weights, or
+  recomputes them above :data:`SAVED_INDEX_BYTES`, and scatters with ``index_add_``). Its backward is itself
   differentiable, so double backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto``
   picks it on the CPU.
 * ``compile``: the plain differentiable maths (:func:`hashgrid_encode_autograd`) under
@@ -390,9 +390,9 @@ def _corner_index(pos: torch.Tensor, level: HashGridLevel) -> torch.Tensor:
 
 
 SAVED_INDEX_BYTES = 1 << 28
-"""The reference's forward keeps its corner rows for the backward when they take at most this
-many bytes (``4 L 2^D N``: 2^18 3-D points at 16 levels take 128 MiB); above, the backward
-recomputes them."""
+"""The reference's forward keeps its corner rows and weights for the backward when they take at
+most this many bytes (``8 L 2^D N`` in fp32: 2^18 3-D points at 16 levels take 256 MiB); above,
+the backward recomputes them."""
 
 _CONTAINERS = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
 
@@ -447,8 +447,10 @@ class _HashGridEncode(torch.autograd.Function):
         feats = config.n_features_per_level
         table = params.view(-1, feats)
         out_t = torch.empty(config.n_levels, feats, n, dtype=acc, device=x.device)
-        keep = n * (config.n_levels << config.in_dim) * 4 <= SAVED_INDEX_BYTES
+        entry_bytes = 4 + torch.finfo(acc).bits // 8  # an int32 row and a weight
+        keep = n * (config.n_levels << config.in_dim) * entry_bytes <= SAVED_INDEX_BYTES
         indices: list[torch.Tensor] = []
+        weights: list[torch.Tensor] = []
         for i, level in enumerate(config.levels):
             index, weight, _ = _corner_geometry(xt, level, config, with_derivative=False)
             vals = _gather_rows(table[level.offset : level.offset + level.size], index)
@@ -456,9 +458,11 @@ class _HashGridEncode(torch.autograd.Function):
                 torch.sum(vals[..., f] * weight, dim=0, out=out_t[i, f])
             if keep:
                 indices.append(index)
+                weights.append(weight)
         ctx.save_for_backward(x, params)
         ctx.config = config
         ctx.indices = indices or None
+        ctx.weights = weights or None
         return (
             out_t.view(config.out_dim, n)
             .t()
@@ -471,7 +475,7 @@ class _HashGridEncode(torch.autograd.Function):
         config: HashGridConfig = ctx.config
         need_x, need_params = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grads = _hashgrid_backward(
-            x, params, config, grad_out, need_x, need_params, indices=ctx.indices
+            x, params, config, grad_out, need_x, need_params, ctx.indices, ctx.weights
         )
         return (*grads, None)
 
@@ -484,14 +488,16 @@ def _hashgrid_backward(
     need_x: bool,
     need_params: bool,
     indices: list[torch.Tensor] | None = None,
+    weights: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``dL/dx [N, D]`` and ``dL/dparams [n_params]`` from ``dL/dy [N, L * F]``.
 
     ``dL/dtheta_l[h(c+v)] += w_v dL/dy_l`` (scatter-add); ``dL/dx_d = sum_v (d w_v / d x_d)
     <theta_l[h(c+v)], dL/dy_l>`` with ``d w_v / d x_d = s_l S'(frac_d) (+-1) prod_{e != d} ...``.
     Written in differentiable torch ops of ``x``, ``params`` and ``grad_out``, so that double
-    backward (a loss on ``dy/dx``) works. ``indices`` are the forward's corner rows per level
-    (recomputed when ``None``).
+    backward (a loss on ``dy/dx``) works. ``indices`` and ``weights`` are the forward's corner
+    rows and weights per level (recomputed when ``None``; the weights also when the graph of
+    this backward is recorded or ``dL/dx`` is needed).
     """
     acc = _acc_dtype(x, params)
     differentiable = torch.is_grad_enabled()
@@ -505,8 +511,12 @@ def _hashgrid_backward(
     )
     grad_xt: torch.Tensor | None = None
     for i, level in enumerate(config.levels):
-        known = indices[i] if indices is not None else None
-        index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
+        if weights is not None and indices is not None and not need_x and not differentiable:
+            derivs: list[torch.Tensor] = []
+            index, weight = indices[i], weights[i]  # the forward's, as they were
+        else:
+            known = indices[i] if indices is not None else None
+            index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
         flat = index.reshape(-1)
         rows = slice(level.offset, level.offset + level.size)
         if grad_table is not None:

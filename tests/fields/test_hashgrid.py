@@ -254,20 +254,24 @@ def test_backends_are_registered_and_auto_says_which() -> None:
 def test_backward_recomputes_corners_when_they_are_not_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Large batches do not keep the forward's corner rows; both backward paths agree."""
+    """Large batches do not keep the forward's corner rows and weights; every backward path
+    (kept or recomputed; with or without the points' gradient) gives the same gradients."""
     import fields.encodings.hashgrid as hashgrid
 
     cfg = CONFIGS[2]
     x, params = _inputs(cfg, 50, torch.float64, seed=4)
-    grads = []
-    for budget in (hashgrid.SAVED_INDEX_BYTES, 0):
-        monkeypatch.setattr(hashgrid, "SAVED_INDEX_BYTES", budget)
-        xi, pi = x.clone().requires_grad_(True), params.clone().requires_grad_(True)
-        hashgrid_encode_reference(xi, pi, cfg).pow(2).sum().backward()
-        grads.append((xi.grad, pi.grad))
-    for a, b in zip(grads[0], grads[1], strict=True):
-        assert a is not None and b is not None
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for need_x in (True, False):
+        grads = []
+        for budget in (hashgrid.SAVED_INDEX_BYTES, 0):
+            monkeypatch.setattr(hashgrid, "SAVED_INDEX_BYTES", budget)
+            xi, pi = x.clone().requires_grad_(need_x), params.clone().requires_grad_(True)
+            hashgrid_encode_reference(xi, pi, cfg).pow(2).sum().backward()
+            grads.append((xi.grad, pi.grad))
+        assert (grads[0][0] is not None) == need_x
+        for a, b in zip(grads[0], grads[1], strict=True):
+            if need_x or b is not None:
+                assert a is not None and b is not None
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_top_face_wraps_in_dense_levels_like_tiny_cuda_nn() -> None:
