@@ -336,10 +336,11 @@ class NeighborTable(NamedTuple):
 
 
 def default_table_resolution(num_kernels: int, dim: int, per_cell: float | None = None) -> int:
-    """A grid with about ``per_cell`` kernels per cell (default 1 in 1-2 D, 0.25 above, where
-    the box bound is looser), capped at 512 cells per axis in 2-D, 64 in 3-D, 16 in 4-D."""
+    """A grid with about ``per_cell`` kernels per cell (default 1 in 1-D, 0.5 in 2-D, 0.25
+    above: the box bound loosens with the dimension, and k-means places kernels unevenly),
+    capped at 512 cells per axis in 2-D, 64 in 3-D, 16 in 4-D."""
     if per_cell is None:
-        per_cell = 1.0 if dim <= 2 else 0.25
+        per_cell = 1.0 if dim == 1 else 0.5 if dim == 2 else 0.25
     cap = {1: 65536, 2: 512, 3: 64}.get(dim, 16)
     return int(max(1, min(cap, round((num_kernels / per_cell) ** (1.0 / dim)))))
 
