@@ -231,7 +231,8 @@ def _levels(config: HashGridConfig) -> tuple[HashGridLevel, ...]:
         return cached
     dim = config.in_dim
     max_rows = 1 << config.log2_hashmap_size
-    log2_scale = np.float32(math.log2(float(config.per_level_scale)))
+    # tiny-cuda-nn keeps per_level_scale as a float and takes std::log2 of it (float maths)
+    log2_scale = np.log2(np.float32(config.per_level_scale))
     levels = []
     offset = 0
     for level in range(config.n_levels):

@@ -29,7 +29,7 @@ def _loop_encode(x: np.ndarray, params: np.ndarray, cfg: HashGridConfig) -> np.n
     arithmetic are recomputed here from the tiny-cuda-nn source's rules.
     """
     dim, feats = cfg.in_dim, cfg.n_features_per_level
-    log2_scale = np.float32(math.log2(cfg.per_level_scale))
+    log2_scale = np.log2(np.float32(cfg.per_level_scale))  # float32 log2, as grid.h
     sizes, scales, resolutions = [], [], []
     for level in range(cfg.n_levels):
         scale = float(
