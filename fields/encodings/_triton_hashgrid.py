@@ -123,6 +123,7 @@ def _hashgrid_fwd(
     hashed_ptr,
     N,
     D: tl.constexpr,
+    C: tl.constexpr,
     F: tl.constexpr,
     FP: tl.constexpr,
     L: tl.constexpr,
@@ -150,7 +151,7 @@ def _hashgrid_fwd(
     if D > 3:
         c3, t3, _d3 = _axis(x_ptr, offs, mask, scale, 3, D, SMOOTH, ACC)
     acc = tl.zeros([BLOCK_N, FP], dtype=ACC)
-    for corner in tl.static_range(2**D):
+    for corner in tl.static_range(C):
         w = _pick(t0, corner, 0)
         if D > 1:
             w = w * _pick(t1, corner, 1)
@@ -186,6 +187,7 @@ def _hashgrid_bwd(
     hashed_ptr,
     N,
     D: tl.constexpr,
+    C: tl.constexpr,
     F: tl.constexpr,
     FP: tl.constexpr,
     L: tl.constexpr,
@@ -222,7 +224,7 @@ def _hashgrid_bwd(
     gx1 = tl.zeros([BLOCK_N], dtype=ACC)
     gx2 = tl.zeros([BLOCK_N], dtype=ACC)
     gx3 = tl.zeros([BLOCK_N], dtype=ACC)
-    for corner in tl.static_range(2**D):
+    for corner in tl.static_range(C):
         p0 = _pick(t0, corner, 0)
         p1 = _pick(t1, corner, 1)
         p2 = _pick(t2, corner, 2)
@@ -298,6 +300,7 @@ class _HashGridTriton(torch.autograd.Function):
                 *_meta(config, x.device, acc),
                 n,
                 D=config.in_dim,
+                C=1 << config.in_dim,
                 F=feats,
                 FP=triton.next_power_of_2(feats),
                 L=config.n_levels,
@@ -332,6 +335,7 @@ class _HashGridTriton(torch.autograd.Function):
                 *_meta(config, xc.device, acc),
                 n,
                 D=config.in_dim,
+                C=1 << config.in_dim,
                 F=feats,
                 FP=triton.next_power_of_2(feats),
                 L=config.n_levels,
