@@ -58,8 +58,6 @@ register_encoding(
         "fourier",
         lambda d, g: FourierFeatures(d, num_frequencies=8, sigma=3.0, generator=g),
         in_dims=(1, 2, 3, 4),
-        # FourierFeatures checks shapes but lets NaN through (check_tensor(finite=False)).
-        rejects_nan=False,
     )
 )
 register_encoding(

@@ -52,7 +52,7 @@ class FourierFeatures(nn.Module):
         self.out_dim = 2 * num_frequencies + (in_dim if include_input else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "FourierFeatures input x [N, D]", ndim=2, finite=False)
+        check_tensor(x, "FourierFeatures input x [N, D]", ndim=2)
         if x.shape[-1] != self.in_dim:
             raise InputError(
                 f"FourierFeatures expected {self.in_dim}-D coordinates, got shape {tuple(x.shape)}"

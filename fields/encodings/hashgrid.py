@@ -642,6 +642,7 @@ kernels.register_backend(
         auto_devices=frozenset(),
         priority=30,
         available=_tcnn_available,
+        dtypes=frozenset({torch.float32}),
     ),
 )
 

@@ -27,7 +27,7 @@ def check_tensor(
         ndim: allowed number(s) of dimensions.
         min_ndim: the smallest allowed number of dimensions.
         floating: require a floating-point dtype.
-        finite: reject NaN and infinities (one reduction over the tensor).
+        finite: reject NaN and infinities (one reduction; skipped inside torch.compile).
         device: require this device.
     """
     if not isinstance(x, torch.Tensor):
@@ -47,10 +47,17 @@ def check_tensor(
         raise InputError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if device is not None and x.device != device:
         raise InputError(f"{name} is on {x.device} but {device} was expected")
-    if finite and x.is_floating_point() and x.numel() and not is_finite(x):
+    # The finiteness test reads a value back (a data-dependent branch), which would break a
+    # torch.compile graph; under compilation it is skipped (eager calls still check).
+    if finite and x.is_floating_point() and x.numel() and not _compiling() and not is_finite(x):
         bad = int((~torch.isfinite(x)).sum())
         raise InputError(f"{name} contains {bad} non-finite value(s) (NaN or inf); expected finite")
     return x
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
 
 
 def is_finite(x: torch.Tensor) -> bool:

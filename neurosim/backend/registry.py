@@ -79,6 +79,8 @@ class Backend:
             interpreter runs on the CPU for tests but is never auto-picked there).
         priority: higher is faster; ``auto`` takes the highest available.
         available: returns ``None`` when usable on a device, else the reason it is not.
+        dtypes: the floating dtypes it computes in (``None``: every dtype of the operation);
+            the contract test checks only these (e.g. tinycudann computes in fp32/fp16).
     """
 
     name: str
@@ -87,6 +89,7 @@ class Backend:
     auto_devices: frozenset[str] = frozenset({"cpu", "cuda"})
     priority: int = 0
     available: Callable[[torch.device], str | None] = lambda device: None
+    dtypes: frozenset[torch.dtype] | None = None
 
 
 @dataclass

@@ -43,7 +43,10 @@ def _cases() -> list[Any]:
         for backend in kernels.backends(op_name):
             if backend == "torch":
                 continue
+            supported = op.backends[backend].dtypes
             for dtype in op.dtypes:
+                if supported is not None and dtype not in supported:
+                    continue
                 for device in DEVICES:
                     cases.append(
                         pytest.param(
