@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,gpu,ray,interop
 
-.PHONY: install demo test lint format typecheck pytest clean
+.PHONY: install demo test lint format typecheck pytest clean device-wheels
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,9 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Pure-Python peers for a device run (benchmarks/gpu_check.sh); carry device_data to the GPU machine.
+device-wheels: install
+	mkdir -p device_data/wheels
+	$(PY) -m pip download --quiet --no-deps -d device_data/wheels \
+		snntorch==1.0.0 nir==1.0.8 spikingjelly==2.0.0 loguru tqdm
