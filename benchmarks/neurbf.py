@@ -23,7 +23,7 @@ throughput measured in the same run.
 
     .venv/bin/python benchmarks/neurbf.py                 # CPU: 2-D and 3-D, 2^14 points
     .venv/bin/python benchmarks/neurbf.py --quick         # CPU: 2^12 points
-    python benchmarks/neurbf.py --device cuda             # 2^18 points, 2^14 kernels
+    python benchmarks/neurbf.py --device cuda             # 2^18 points, 2^13 kernels
 
 Prints a markdown table and writes it to ``benchmarks/results/neurbf-<device>.md``.
 """
@@ -217,13 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neighbors", type=int, default=4)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=20.0)
+    parser.add_argument(
+        "--budget", type=float, default=None, help="seconds per case (CPU 20, CUDA 4)"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     n = args.points or (1 << 18 if cuda else (1 << 12 if args.quick else 1 << 14))
-    num_k = args.kernels or (1 << 14 if cuda else 1024)
+    num_k = args.kernels or (1 << 13 if cuda else 1024)
+    budget = args.budget if args.budget is not None else (4.0 if cuda else 20.0)
     backends = args.backends or (["torch", "compile", "triton"] if cuda else ["torch"])
     for b in backends:
         kernels.resolve("rbf_features", b, device)  # fail early with the reason
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         row
         for d in args.dims
         for row in bench_dim(
-            d, device, n, num_k, args.channels, args.neighbors, backends, args.repeats, args.budget
+            d, device, n, num_k, args.channels, args.neighbors, backends, args.repeats, budget
         )
     ]
     table = format_table(rows, name, n) + f"\n\ntorch {torch.__version__}\n"
