@@ -154,14 +154,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigError(f"no demo preset for {unknown}; experiments with one: {names}")
         names = [n for n in names if n in args.only]
-    rows = []
+    rows, paths = [], []
     for name in names:
         print(f"== {name}: {get_experiment(name).description}", flush=True)
         result = run_experiment(name, [], args.runs_dir, "demo")
-        rows.append({"experiment": name, **result.metrics, "results": str(result.results_path)})
+        rows.append({"experiment": name, **result.metrics})
+        paths.append(f"{name}: {result.results_path}")
         print(f"   results: {result.results_path}", flush=True)
     print()
     print(format_table(rows))
+    print("\nresults:\n  " + "\n  ".join(paths))
     print("\nread a run with: neurosim show RUN_DIR  (summary table + PNG plots)")
     return 0
 

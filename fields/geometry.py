@@ -452,3 +452,44 @@ def chamfer_distance(
         pts, _ = sample_surface(src, n, generator)
         total += float(closest_points(pts, dst).distance.mean())
     return total / 2
+
+
+BUILTIN_SHAPES = ("torus", "sphere", "capsule_pair")
+
+
+def builtin_mesh(name: str, resolution: int = 96) -> Mesh:
+    """A generated test mesh in ``[0, 1]^3``: the zero set of an analytic SDF by marching cubes.
+
+    Shapes (all centred at 0.5): ``torus`` (radii 0.28 and 0.1, axis z), ``sphere`` (radius 0.3)
+    and ``capsule_pair`` (the smooth union of two crossing capsules, a shape with a saddle and
+    thin parts). Used as embedded defaults that need no data root.
+
+    >>> builtin_mesh("sphere", 32).vertices.shape[1]
+    3
+    """
+    if name not in BUILTIN_SHAPES:
+        raise InputError(f"unknown built-in shape {name!r}; expected one of {BUILTIN_SHAPES}")
+    p = grid_points(resolution, torch.float64) - 0.5
+    if name == "sphere":
+        sdf = p.norm(dim=-1) - 0.3
+    elif name == "torus":
+        ring = torch.stack([p[:, :2].norm(dim=-1) - 0.28, p[:, 2]], -1)
+        sdf = ring.norm(dim=-1) - 0.1
+    else:
+
+        def capsule(a: torch.Tensor, b: torch.Tensor, radius: float) -> torch.Tensor:
+            ab = b - a
+            t = ((p - a) @ ab / (ab @ ab)).clamp(0, 1)
+            return (p - a - t[:, None] * ab).norm(dim=-1) - radius
+
+        d1 = capsule(
+            torch.tensor([-0.3, -0.2, 0.0]).double(), torch.tensor([0.3, 0.2, 0.0]).double(), 0.1
+        )
+        d2 = capsule(
+            torch.tensor([0.0, -0.3, -0.25]).double(), torch.tensor([0.0, 0.3, 0.25]).double(), 0.08
+        )
+        k = 0.05  # polynomial smooth minimum
+        h = (0.5 + 0.5 * (d2 - d1) / k).clamp(0, 1)
+        sdf = d2 * (1 - h) + d1 * h - k * h * (1 - h)
+    mesh = marching_cubes(sdf.reshape(resolution, resolution, resolution))
+    return Mesh(mesh.vertices.float(), mesh.faces)

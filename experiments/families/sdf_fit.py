@@ -43,7 +43,9 @@ from experiments.families.image_fit_fields import (
 from experiments.registry import register
 from fields.encodings.rbf import sdf_surface_weights
 from fields.geometry import (
+    BUILTIN_SHAPES,
     Mesh,
+    builtin_mesh,
     chamfer_distance,
     grid_points,
     load_obj,
@@ -57,6 +59,8 @@ from fields.geometry import (
 from fields.metrics import count_parameters
 from neurosim.backend import InputError
 
+BUILTIN_PREFIX = "builtin:"
+
 SDF_LR: dict[str, tuple[float, float]] = {**DEFAULT_LR, "siren": (5e-5, 5e-5)}
 
 
@@ -65,7 +69,9 @@ class FieldsSdfConfig(RunConfig):
     """Config of ``fields_sdf`` (plus the common :class:`RunConfig` fields).
 
     Attributes:
-        mesh: an OBJ path, or a file name inside ``<data_root>/sdf/`` (empty: ``bunny.obj``).
+        mesh: an OBJ path, a file name inside ``<data_root>/sdf/`` (empty: ``bunny.obj``), or
+            ``builtin:torus`` / ``builtin:sphere`` / ``builtin:capsule_pair`` (generated, no data
+            root needed; the demo's embedded default).
         model, budget, model_options, encoding, decoder, cam: as in ``fields_image``.
         n_surface, n_uniform, sigmas: training samples (see :func:`fields.geometry.sample_sdf`).
         batch_size: samples per step (0: all).
@@ -99,8 +105,15 @@ class FieldsSdfConfig(RunConfig):
     checkpoint_every: int = 500
 
 
-def resolve_mesh(mesh: str, data_root: str) -> Path:
-    """The OBJ file a config names (see :class:`FieldsSdfConfig`)."""
+def resolve_mesh(mesh: str, data_root: str) -> Path | str:
+    """The OBJ file a config names, or ``builtin:<shape>`` (see :class:`FieldsSdfConfig`)."""
+    if mesh.startswith(BUILTIN_PREFIX):
+        shape = mesh[len(BUILTIN_PREFIX) :]
+        if shape not in BUILTIN_SHAPES:
+            raise InputError(
+                f"mesh {mesh!r}: unknown built-in shape; expected builtin:<one of {BUILTIN_SHAPES}>"
+            )
+        return mesh
     if mesh:
         path = Path(mesh).expanduser()
         if path.is_file():
@@ -126,7 +139,11 @@ def _prepared(
 ) -> tuple[Mesh, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mesh, training samples, IoU points with their inside flags, and the true middle slice
     (CPU; cached so that a serial sweep over models computes the distances once)."""
-    raw = load_obj(path)
+    raw = (
+        builtin_mesh(path[len(BUILTIN_PREFIX) :])
+        if path.startswith(BUILTIN_PREFIX)
+        else load_obj(path)
+    )
     vertices, _, _ = normalize_vertices(raw.vertices, margin=0.1)
     mesh = Mesh(vertices, raw.faces)
     gen = torch.Generator().manual_seed(seed)
