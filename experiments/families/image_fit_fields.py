@@ -131,8 +131,34 @@ def make_optimizer(model: Field, lr: float, encoding_lr: float) -> torch.optim.A
     return torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
 
 
+class FieldFitState:
+    """Resume state shared by the field-fitting experiments: the field, its optimiser, the
+    sample generator and (for NeuRBF) the centres its neighbour table was built from."""
+
+    model: Field
+    optimizer: torch.optim.Optimizer
+    sampler: torch.Generator
+
+    def state_dict(self) -> dict[str, Any]:
+        rbf = self.model.rbf
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.get_state(),
+            "table_centers": None if rbf is None else rbf.table_centers,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.set_state(state["sampler"])
+        rbf = self.model.rbf
+        if rbf is not None:
+            rbf.refresh_neighbors(state.get("table_centers"))
+
+
 @register
-class FieldsImage(Experiment[FieldsImageConfig]):
+class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
     """Image fitting with Fourier/CAM/SIREN/hash-grid/NeuRBF fields."""
 
     name = "fields_image"
@@ -224,20 +250,3 @@ class FieldsImage(Experiment[FieldsImageConfig]):
     def artifacts(self) -> dict[str, np.ndarray]:
         pred = self.predict()
         return {"prediction": pred.numpy(), "target": self.target.reshape(self.shape).cpu().numpy()}
-
-    def state_dict(self) -> dict[str, Any]:
-        rbf = self.model.rbf
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.get_state(),
-            "table_centers": None if rbf is None else rbf.table_centers,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.set_state(state["sampler"])
-        rbf = self.model.rbf
-        if rbf is not None:
-            rbf.refresh_neighbors(state.get("table_centers"))

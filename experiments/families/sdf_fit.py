@@ -36,6 +36,7 @@ from experiments.base import Experiment, RunConfig
 from experiments.data import dataset_path
 from experiments.families.image_fit_fields import (
     DEFAULT_LR,
+    FieldFitState,
     build_named_field,
     cosine_lr,
     make_optimizer,
@@ -159,7 +160,7 @@ def _prepared(
 
 
 @register
-class FieldsSdf(Experiment[FieldsSdfConfig]):
+class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
     """SDF fitting with hash-grid / NeuRBF / SIREN fields, scored by IoU and normals."""
 
     name = "fields_sdf"
@@ -265,20 +266,3 @@ class FieldsSdf(Experiment[FieldsSdfConfig]):
             "params": float(count_parameters(self.model, trainable_only=False)),
             "trainable_params": float(count_parameters(self.model)),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        rbf = self.model.rbf
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.get_state(),
-            "table_centers": None if rbf is None else rbf.table_centers,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.set_state(state["sampler"])
-        rbf = self.model.rbf
-        if rbf is not None:
-            rbf.refresh_neighbors(state.get("table_centers"))
