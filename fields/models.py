@@ -336,11 +336,18 @@ def sized_model(
         mlp = _mlp_params(levels * fpl, mlp_hidden, 3, out_dim)
 
         def grid_opts(t: int) -> dict[str, Any]:
+            # Keep the coarsest level dense (base^D <= table): with every level hashed there is
+            # no collision-free low-frequency component, and small fields fill empty space with
+            # hash noise (a 30K-parameter 3-D grid with base 16 in a 2^9 table: SDF IoU 0.21,
+            # with base 8: 0.98 on the generated torus).
+            base = min(16, max(2, round((2**t) ** (1.0 / in_dim)) + 1))
+            while base > 2 and base**in_dim > 2**t:
+                base -= 1
             return {
                 "n_levels": levels,
                 "n_features_per_level": fpl,
                 "log2_hashmap_size": t,
-                "base_resolution": 16,
+                "base_resolution": base,
                 "per_level_scale": None,
                 "max_resolution": max_res,
             }
