@@ -70,10 +70,10 @@ from neurosim.backend import (
     Operation,
     Selection,
     check_tensor,
-    compile_available,
+    compile_backend,
     kernels,
     module_missing,
-    triton_available,
+    triton_backend,
 )
 
 PRIMES: tuple[int, ...] = (1, 2654435761, 805459861, 3674653429)
@@ -612,26 +612,8 @@ kernels.register(
         doc="multiresolution hash grid lookup (tiny-cuda-nn HashGrid alignment)",
     )
 )
-kernels.register_backend(
-    "hashgrid_encode",
-    Backend(
-        "compile",
-        _load_compile,
-        auto_devices=frozenset({"cuda"}),
-        priority=10,
-        available=compile_available,
-    ),
-)
-kernels.register_backend(
-    "hashgrid_encode",
-    Backend(
-        "triton",
-        _load_triton,
-        auto_devices=frozenset({"cuda"}),
-        priority=20,
-        available=triton_available,
-    ),
-)
+kernels.register_backend("hashgrid_encode", compile_backend(_load_compile))
+kernels.register_backend("hashgrid_encode", triton_backend(_load_triton))
 # tiny-cuda-nn is only ever used when named: its bindings are fragile (see the module docstring).
 kernels.register_backend(
     "hashgrid_encode",

@@ -50,13 +50,12 @@ import torch
 from torch import nn
 
 from neurosim.backend import (
-    Backend,
     InputError,
     Operation,
     check_tensor,
-    compile_available,
+    compile_backend,
     kernels,
-    triton_available,
+    triton_backend,
 )
 
 KINDS = ("inverse_quadratic", "gaussian")
@@ -241,27 +240,8 @@ kernels.register(
         doc="NeuRBF: sum over each point's k nearest anisotropic radial kernels, sinusoid-lifted",
     )
 )
-# torch.compile costs tens of seconds on the CPU; auto takes it on CUDA only.
-kernels.register_backend(
-    "rbf_features",
-    Backend(
-        "compile",
-        _load_compile,
-        auto_devices=frozenset({"cuda"}),
-        priority=10,
-        available=compile_available,
-    ),
-)
-kernels.register_backend(
-    "rbf_features",
-    Backend(
-        "triton",
-        _load_triton,
-        auto_devices=frozenset({"cuda"}),
-        priority=20,
-        available=triton_available,
-    ),
-)
+kernels.register_backend("rbf_features", compile_backend(_load_compile))
+kernels.register_backend("rbf_features", triton_backend(_load_triton))
 
 
 def rbf_features(

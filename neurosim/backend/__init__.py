@@ -12,9 +12,11 @@ from neurosim.backend.registry import (
     Operation,
     Selection,
     compile_available,
+    compile_backend,
     kernels,
     module_missing,
     triton_available,
+    triton_backend,
 )
 from neurosim.backend.runtime import Runtime
 from neurosim.backend.seed import seed_everything, set_deterministic
@@ -33,6 +35,7 @@ __all__ = [
     "check_same_device",
     "check_tensor",
     "compile_available",
+    "compile_backend",
     "is_finite",
     "kernels",
     "module_missing",
@@ -41,4 +44,5 @@ __all__ = [
     "seed_everything",
     "set_deterministic",
     "triton_available",
+    "triton_backend",
 ]

@@ -92,6 +92,30 @@ class Backend:
     dtypes: frozenset[torch.dtype] | None = None
 
 
+def compile_backend(load: Callable[[], Fn]) -> Backend:
+    """The ``compile`` backend with the shared policy: usable on every device, but ``auto``
+    takes it on CUDA only (on the CPU, compiling costs tens of seconds, more than it saves)."""
+    return Backend(
+        "compile",
+        load,
+        auto_devices=frozenset({"cuda"}),
+        priority=10,
+        available=compile_available,
+    )
+
+
+def triton_backend(load: Callable[[], Fn]) -> Backend:
+    """The ``triton`` backend with the shared policy: the fastest on CUDA, runnable on the CPU
+    under the interpreter (tests) but never picked by ``auto`` there."""
+    return Backend(
+        "triton",
+        load,
+        auto_devices=frozenset({"cuda"}),
+        priority=20,
+        available=triton_available,
+    )
+
+
 @dataclass
 class Operation:
     """An operation: its reference maths, its input checks and what the contract test needs.

@@ -33,9 +33,9 @@ from neurosim.backend import (
     InputError,
     Operation,
     check_tensor,
-    compile_available,
+    compile_backend,
     kernels,
-    triton_available,
+    triton_backend,
 )
 from neurosim.functional.lif import (
     RESETS,
@@ -419,16 +419,8 @@ kernels.register(
     )
 )
 kernels.register_backend("alif_scan", Backend("loop", _load_loop, priority=5))
-kernels.register_backend(
-    "alif_scan",
-    Backend("compile", _load_compile, auto_devices=frozenset({"cuda"}), priority=10,
-            available=compile_available),
-)  # fmt: skip
-kernels.register_backend(
-    "alif_scan",
-    Backend("triton", _load_triton, auto_devices=frozenset({"cuda"}), priority=20,
-            available=triton_available),
-)  # fmt: skip
+kernels.register_backend("alif_scan", compile_backend(_load_compile))
+kernels.register_backend("alif_scan", triton_backend(_load_triton))
 
 
 def alif_multi_step(

@@ -54,9 +54,9 @@ from neurosim.backend import (
     InputError,
     Operation,
     check_tensor,
-    compile_available,
+    compile_backend,
     kernels,
-    triton_available,
+    triton_backend,
 )
 from neurosim.functional.surrogate import (
     SURROGATES,
@@ -612,26 +612,8 @@ kernels.register(
 # ``loop`` (eager step loop, hand-written backward: no autograd graph of T steps) is the CPU
 # default; on CUDA it is the fallback when neither Triton nor torch.compile is available.
 kernels.register_backend("lif_scan", Backend("loop", _load_loop, priority=5))
-kernels.register_backend(
-    "lif_scan",
-    Backend(
-        "compile",
-        _load_compile,
-        auto_devices=frozenset({"cuda"}),
-        priority=10,
-        available=compile_available,
-    ),
-)
-kernels.register_backend(
-    "lif_scan",
-    Backend(
-        "triton",
-        _load_triton,
-        auto_devices=frozenset({"cuda"}),
-        priority=20,
-        available=triton_available,
-    ),
-)
+kernels.register_backend("lif_scan", compile_backend(_load_compile))
+kernels.register_backend("lif_scan", triton_backend(_load_triton))
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,13 +22,12 @@ from typing import Any
 import torch
 
 from neurosim.backend import (
-    Backend,
     InputError,
     Operation,
     check_tensor,
-    compile_available,
+    compile_backend,
     kernels,
-    triton_available,
+    triton_backend,
 )
 
 
@@ -136,28 +135,8 @@ kernels.register(
         doc="y_t = decay * y_{t-1} + x_t over a time-major sequence",
     )
 )
-# torch.compile costs tens of seconds of compilation on the CPU, more than the loop it replaces
-# saves on typical sizes there, so ``auto`` takes it on CUDA only; name it to use it on the CPU.
-kernels.register_backend(
-    "leaky_scan",
-    Backend(
-        "compile",
-        _load_compile,
-        auto_devices=frozenset({"cuda"}),
-        priority=10,
-        available=compile_available,
-    ),
-)
-kernels.register_backend(
-    "leaky_scan",
-    Backend(
-        "triton",
-        _load_triton,
-        auto_devices=frozenset({"cuda"}),
-        priority=20,
-        available=triton_available,
-    ),
-)
+kernels.register_backend("leaky_scan", compile_backend(_load_compile))
+kernels.register_backend("leaky_scan", triton_backend(_load_triton))
 
 
 def leaky_scan(
