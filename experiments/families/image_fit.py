@@ -19,7 +19,7 @@ import torch
 from experiments.base import Experiment, RunConfig
 from experiments.registry import register
 from fields import MLP, FourierFeatures
-from neurosim.backend import InputError
+from neurosim.backend import InputError, Runtime
 
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "text", "rocket")
 
@@ -61,6 +61,34 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
 def psnr(mse: float) -> float:
     """Peak signal-to-noise ratio of a [0, 1] signal: ``-10 log10(mse)``."""
     return float(-10.0 * np.log10(max(mse, 1e-12)))
+
+
+def regression_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    runtime: Runtime,
+    coords: torch.Tensor,
+    target: torch.Tensor,
+    batch_size: int,
+    sampler: torch.Generator,
+) -> dict[str, float]:
+    """One optimiser step of MSE regression ``model(coords) ~ target``.
+
+    Uses ``batch_size`` rows drawn with ``sampler`` (all rows when 0), the runtime's autocast,
+    and returns ``{"loss": mse, "psnr": psnr(mse)}`` of that batch.
+    """
+    if batch_size > 0:
+        idx = torch.randint(0, coords.shape[0], (batch_size,), generator=sampler)
+        idx = idx.to(runtime.device)
+        coords, target = coords[idx], target[idx]
+    with runtime.autocast():
+        pred = model(coords)
+    loss = torch.nn.functional.mse_loss(pred.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    value = float(loss.detach())
+    return {"loss": value, "psnr": psnr(value)}
 
 
 @dataclass
@@ -106,21 +134,15 @@ class ImageFit(Experiment[ImageFitConfig]):
         self.sampler = torch.Generator().manual_seed(cfg.seed + 1)
 
     def step(self, step: int) -> dict[str, float]:
-        if self.config.batch_size > 0:
-            idx = torch.randint(
-                0, self.coords.shape[0], (self.config.batch_size,), generator=self.sampler
-            ).to(self.runtime.device)
-            coords, target = self.coords[idx], self.target[idx]
-        else:
-            coords, target = self.coords, self.target
-        with self.runtime.autocast():
-            pred = self.model(coords)
-        loss = torch.nn.functional.mse_loss(pred.float(), target)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        value = float(loss.detach())
-        return {"loss": value, "psnr": psnr(value)}
+        return regression_step(
+            self.model,
+            self.optimizer,
+            self.runtime,
+            self.coords,
+            self.target,
+            self.config.batch_size,
+            self.sampler,
+        )
 
     @torch.no_grad()
     def predict(self) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
-from experiments.families.image_fit import load_image, pixel_grid
+from experiments.families.image_fit import load_image, pixel_grid, regression_step
 from experiments.registry import register
 from fields.encodings.rbf import image_gradient_weights
 from fields.metrics import count_parameters, psnr, ssim
@@ -210,20 +210,15 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             and step % max(cfg.refresh_every, 1) == 0
         ):
             rbf.refresh_neighbors()
-        if cfg.batch_size > 0:
-            idx = torch.randint(0, self.coords.shape[0], (cfg.batch_size,), generator=self.sampler)
-            idx = idx.to(self.runtime.device)
-            coords, target = self.coords[idx], self.target[idx]
-        else:
-            coords, target = self.coords, self.target
-        with self.runtime.autocast():
-            pred = self.model(coords)
-        loss = torch.nn.functional.mse_loss(pred.float(), target)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        value = float(loss.detach())
-        return {"loss": value, "psnr": -10.0 * math.log10(max(value, 1e-12))}
+        return regression_step(
+            self.model,
+            self.optimizer,
+            self.runtime,
+            self.coords,
+            self.target,
+            cfg.batch_size,
+            self.sampler,
+        )
 
     @torch.no_grad()
     def predict(self, chunk: int = 65536) -> torch.Tensor:
