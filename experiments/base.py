@@ -19,6 +19,11 @@ experiment owns only its science::
         def state_dict(self) -> dict: ...                  # everything resume needs
         def load_state_dict(self, state: dict) -> None: ...
 
+Gradient-trained families build a :class:`experiments.trainer.Trainer` in ``setup`` and assign it
+to ``self.trainer``; ``step`` then calls ``self.trainer.train_step(step, loss_fn)``, and the
+runner checkpoints the trainer's optimizer/schedule state (``state_dict`` holds only the
+model and the family's own counters and generators).
+
 ``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns are appended to the
 run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)`` stores arrays
 (spike rasters, rendered images) in the results file. Use ``self.runtime.device`` and
@@ -36,7 +41,10 @@ import numpy as np
 from neurosim.backend import Runtime
 
 if TYPE_CHECKING:
-    from experiments.results import ResultsWriter
+    from matplotlib.figure import Figure
+
+    from experiments.results import Results, ResultsWriter
+    from experiments.trainer import Trainer
 
 
 @dataclass
@@ -74,6 +82,9 @@ class Experiment(abc.ABC, Generic[C]):
     config_class: ClassVar[type[RunConfig]]
     description: ClassVar[str] = ""
 
+    trainer: Trainer | None = None
+    """Set in ``setup`` by gradient-trained families; the runner checkpoints and restores it."""
+
     def __init__(self, config: C, runtime: Runtime, results: ResultsWriter | None = None) -> None:
         self.config = config
         self.runtime = runtime
@@ -101,6 +112,14 @@ class Experiment(abc.ABC, Generic[C]):
 
     def artifacts(self) -> dict[str, np.ndarray]:
         """Arrays to store at the end (images, rasters); default none."""
+        return {}
+
+    @classmethod
+    def figures(cls, results: Results) -> dict[str, Figure]:
+        """Family-specific figures of a finished run (``neurosim show`` saves them as PNG).
+
+        Default: none (``neurosim show`` always plots the metric curves and image arrays).
+        """
         return {}
 
     def save_array(self, name: str, array: Any) -> None:

@@ -132,6 +132,15 @@ class ResultsWriter:
                 del group[name]
             group.create_dataset(name, data=np.asarray(array), compression="gzip")
 
+    def fail(self, status: str, reason: str, *, step: int | None = None) -> None:
+        """Mark the run ended without finishing (``status`` e.g. ``diverged``), with the reason."""
+        self.flush()
+        with atomic_h5_edit(self.path) as handle:
+            handle.attrs["status"] = status
+            handle.attrs["status_reason"] = reason
+            if step is not None:
+                handle.attrs["status_step"] = int(step)
+
     def finish(self, summary: Mapping[str, float]) -> None:
         """Write the final metrics and mark the run finished."""
         self.flush()

@@ -31,6 +31,7 @@ from experiments.checkpoint import latest_checkpoint, rng_state, save_checkpoint
 from experiments.config import ConfigError, build_config, from_dict, load_preset, load_yaml, to_dict
 from experiments.registry import get_experiment
 from experiments.results import ResultsWriter, open_results
+from experiments.trainer import DivergedError
 from neurosim._version import __version__
 from neurosim.backend import InputError, Runtime
 
@@ -160,6 +161,8 @@ def _execute(
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is not None:
             experiment.load_state_dict(checkpoint["experiment"])
+            if experiment.trainer is not None and "trainer" in checkpoint:
+                experiment.trainer.load_state_dict(checkpoint["trainer"])
             set_rng_state(checkpoint["rng"])
             start = int(checkpoint["step"])
             log.info("resuming %s from step %d", run_dir, start)
@@ -180,12 +183,12 @@ def _execute(
                 and done < config.steps
             ):
                 results.flush()
-                save_checkpoint(
-                    run_dir,
-                    done,
-                    {"experiment": experiment.state_dict(), "rng": rng_state()},
-                )
+                save_checkpoint(run_dir, done, _checkpoint_payload(experiment))
             bar.update(1)
+    except DivergedError as exc:
+        results.flush()
+        results.fail("diverged", str(exc), step=exc.step)
+        raise
     finally:
         bar.close()
         results.flush()
@@ -193,8 +196,14 @@ def _execute(
     final = {k: float(v) for k, v in experiment.evaluate().items()}
     for array_name, array in experiment.artifacts().items():
         results.save_array(array_name, array)
-    save_checkpoint(
-        run_dir, config.steps, {"experiment": experiment.state_dict(), "rng": rng_state()}
-    )
+    save_checkpoint(run_dir, config.steps, _checkpoint_payload(experiment))
     results.finish(final)
     return RunResult(name, run_dir, config, final)
+
+
+def _checkpoint_payload(experiment: Experiment[Any]) -> dict[str, Any]:
+    """What a checkpoint holds: the experiment's state, its trainer's (if any), the RNGs."""
+    payload: dict[str, Any] = {"experiment": experiment.state_dict(), "rng": rng_state()}
+    if experiment.trainer is not None:
+        payload["trainer"] = experiment.trainer.state_dict()
+    return payload

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from experiments.results import open_results
+from experiments.results import Results, open_results
 from experiments.sweep import format_table, read_sweep
+from neurosim.backend import InputError
 
 
 def _plot_metric(name: str, steps: np.ndarray, values: np.ndarray, path: Path) -> None:
@@ -46,6 +48,21 @@ def _save_image(array: np.ndarray, path: Path) -> None:
         plt.imsave(path, np.clip(image, 0, 1))
     else:
         plt.imsave(path, image, cmap="gray" if image.min() >= 0 else "coolwarm")
+
+
+def _family_figures(results: Results) -> dict[str, Any]:
+    """The figures the run's experiment class draws (``Experiment.figures``), if registered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from experiments.registry import get_experiment
+
+    name = results.attrs.get("experiment")
+    try:
+        cls = get_experiment(str(name))
+    except InputError:
+        return {}
+    return cls.figures(results)
 
 
 def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
@@ -96,5 +113,10 @@ def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
         for name, array in results.arrays.items():
             if _is_image(array):
                 _save_image(array, folder / f"{name}.png")
+        for name, figure in _family_figures(results).items():
+            import matplotlib.pyplot as plt
+
+            figure.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
+            plt.close(figure)
         lines.append(f"\nplots written to {folder}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ resized to ``size x size`` and scaled to [0, 1]. The model maps pixel-centre coo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.distributed import shard
 from experiments.registry import register
+from experiments.trainer import OptimConfig, Trainer, TrainerConfig
 from fields import MLP, FourierFeatures
-from neurosim.backend import InputError, Runtime
+from neurosim.backend import InputError, Runtime, seeded
 
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "text", "rocket")
 
@@ -63,6 +65,26 @@ def psnr(mse: float) -> float:
     return float(-10.0 * np.log10(max(mse, 1e-12)))
 
 
+def regression_loss(
+    model: torch.nn.Module,
+    coords: torch.Tensor,
+    target: torch.Tensor,
+    batch_size: int,
+    sampler: torch.Generator,
+) -> torch.Tensor:
+    """MSE of ``model(coords) ~ target`` on ``batch_size`` rows drawn with ``sampler``.
+
+    All rows when ``batch_size`` is 0. The draw is of the global batch; with several
+    data-parallel ranks each keeps its share (:func:`experiments.distributed.shard`).
+    """
+    if batch_size > 0:
+        idx = torch.randint(0, coords.shape[0], (batch_size,), generator=sampler)
+        idx = shard(idx).to(coords.device)
+        coords, target = coords[idx], target[idx]
+    pred = model(coords)
+    return torch.nn.functional.mse_loss(pred.float(), target)
+
+
 def regression_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -72,18 +94,12 @@ def regression_step(
     batch_size: int,
     sampler: torch.Generator,
 ) -> dict[str, float]:
-    """One optimiser step of MSE regression ``model(coords) ~ target``.
+    """One Adam step of :func:`regression_loss` outside the trainer.
 
-    Uses ``batch_size`` rows drawn with ``sampler`` (all rows when 0), the runtime's autocast,
-    and returns ``{"loss": mse, "psnr": psnr(mse)}`` of that batch.
+    Kept until ``fields_image`` and ``fields_sdf`` move onto :class:`experiments.trainer.Trainer`.
     """
-    if batch_size > 0:
-        idx = torch.randint(0, coords.shape[0], (batch_size,), generator=sampler)
-        idx = idx.to(runtime.device)
-        coords, target = coords[idx], target[idx]
     with runtime.autocast():
-        pred = model(coords)
-    loss = torch.nn.functional.mse_loss(pred.float(), target)
+        loss = regression_loss(model, coords, target, batch_size, sampler)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -91,9 +107,18 @@ def regression_step(
     return {"loss": value, "psnr": psnr(value)}
 
 
+def with_psnr(metrics: dict[str, float]) -> dict[str, float]:
+    """Add ``psnr`` of the step's MSE ``loss`` to a trainer step's metrics."""
+    return {**metrics, "psnr": psnr(metrics["loss"])}
+
+
 @dataclass
 class ImageFitConfig(RunConfig):
-    """Config of ``image_fit`` (plus the common :class:`RunConfig` fields)."""
+    """Config of ``image_fit`` (plus the common :class:`RunConfig` fields).
+
+    ``optim`` is the Adam setting of the one parameter group (``optim.lr=3e-3``,
+    ``optim.schedule=cosine``); ``trainer`` holds clipping and accumulation.
+    """
 
     image: str = "camera"
     size: int = 64
@@ -101,8 +126,9 @@ class ImageFitConfig(RunConfig):
     sigma: float = 10.0
     hidden: int = 64
     layers: int = 3
-    lr: float = 2e-3
     batch_size: int = 0
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-3))
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     steps: int = 300
     log_every: int = 10
     checkpoint_every: int = 100
@@ -127,22 +153,31 @@ class ImageFit(Experiment[ImageFitConfig]):
         self.coords = pixel_grid(cfg.size, cfg.size).to(device)
         init = torch.Generator().manual_seed(cfg.seed)
         self.encoding = FourierFeatures(2, cfg.num_frequencies, cfg.sigma, generator=init)
-        torch.manual_seed(cfg.seed)
-        self.decoder = MLP(self.encoding.out_dim, image.shape[-1], cfg.hidden, cfg.layers)
+        with seeded(cfg.seed):
+            self.decoder = MLP(self.encoding.out_dim, image.shape[-1], cfg.hidden, cfg.layers)
         self.model = torch.nn.Sequential(self.encoding, self.decoder).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.trainer = Trainer(
+            self.model,
+            {"model": (self.model.parameters(), cfg.optim)},
+            self.runtime,
+            total_steps=cfg.steps,
+            config=cfg.trainer,
+        )
         self.sampler = torch.Generator().manual_seed(cfg.seed + 1)
 
-    def step(self, step: int) -> dict[str, float]:
-        return regression_step(
-            self.model,
-            self.optimizer,
-            self.runtime,
+    def loss(self, micro: int) -> torch.Tensor:
+        """MSE on one (micro-)batch of pixels."""
+        return regression_loss(
+            self.trainer.model if self.trainer else self.model,
             self.coords,
             self.target,
             self.config.batch_size,
             self.sampler,
         )
+
+    def step(self, step: int) -> dict[str, float]:
+        assert self.trainer is not None
+        return with_psnr(self.trainer.train_step(step, self.loss))
 
     @torch.no_grad()
     def predict(self) -> np.ndarray:
@@ -165,13 +200,8 @@ class ImageFit(Experiment[ImageFitConfig]):
         return {"prediction": self.predict(), "target": target}
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.get_state(),
-        }
+        return {"model": self.model.state_dict(), "sampler": self.sampler.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.set_state(state["sampler"])

@@ -6,6 +6,12 @@
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
+from neurosim.backend.grad import (
+    GradTransform,
+    apply_grad_transforms,
+    has_grad_transforms,
+    register_grad_transform,
+)
 from neurosim.backend.registry import (
     Backend,
     KernelRegistry,
@@ -19,29 +25,34 @@ from neurosim.backend.registry import (
     triton_backend,
 )
 from neurosim.backend.runtime import Runtime
-from neurosim.backend.seed import seed_everything, set_deterministic
+from neurosim.backend.seed import seed_everything, seeded, set_deterministic
 
 __all__ = [
     "PRECISIONS",
     "Backend",
     "BackendUnavailableError",
+    "GradTransform",
     "InputError",
     "KernelRegistry",
     "NeurosimError",
     "Operation",
     "Runtime",
     "Selection",
+    "apply_grad_transforms",
     "autocast",
     "check_same_device",
     "check_tensor",
     "compile_available",
     "compile_backend",
+    "has_grad_transforms",
     "is_finite",
     "kernels",
     "module_missing",
+    "register_grad_transform",
     "resolve_device",
     "resolve_dtype",
     "seed_everything",
+    "seeded",
     "set_deterministic",
     "triton_available",
     "triton_backend",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -38,3 +40,20 @@ def set_deterministic(enabled: bool) -> None:
         torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(enabled, warn_only=False)
     torch.backends.cudnn.deterministic = enabled
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | str | None = None) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded to ``seed``, then restore the RNG as it was.
+
+    Use it where a library draws from the global RNG and takes no generator, such as the default
+    initialisation of ``nn.Linear``: ``with seeded(cfg.seed): model = Net()`` gives the same
+    weights for the same seed without changing the global RNG for anything else. ``device``
+    (a CUDA device) is forked and seeded too.
+    """
+    devices = []
+    if device is not None and torch.device(device).type == "cuda":
+        devices = [torch.device(device)]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

@@ -165,8 +165,8 @@ def test_cli_list_run_show_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["show", str(bad.parent)]) == 2
     assert "not an HDF5 file" in capsys.readouterr().err
 
-    assert main(["config", "image_fit", "--preset", "tiny", "lr=0.5"]) == 0
-    assert yaml.safe_load(capsys.readouterr().out)["lr"] == 0.5
+    assert main(["config", "image_fit", "--preset", "tiny", "optim.lr=0.5"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["optim"]["lr"] == 0.5
 
 
 def test_console_script_is_installed() -> None:

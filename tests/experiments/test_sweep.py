@@ -31,7 +31,7 @@ def test_invalid_sweep_fails_before_running_anything(tmp_path: Path) -> None:
         run_sweep("image_fit", ["lrr=1,2"], preset="tiny", runs_dir=tmp_path)
     assert not (tmp_path / "sweeps").exists()
     with pytest.raises(ConfigError, match="executor"):
-        run_sweep("image_fit", ["lr=1,2"], preset="tiny", runs_dir=tmp_path, executor="slurm")
+        run_sweep("image_fit", ["optim.lr=1,2"], preset="tiny", runs_dir=tmp_path, executor="slurm")
 
 
 def _check(result_rows: list[dict[str, object]], key: str, values: list[float]) -> None:
@@ -44,16 +44,16 @@ def _check(result_rows: list[dict[str, object]], key: str, values: list[float]) 
 def test_local_pool_sweep_collects_one_table(tmp_path: Path) -> None:
     result = run_sweep(
         "image_fit",
-        ["lr=0.01,0.003"],
+        ["optim.lr=0.01,0.003"],
         ["steps=10"],
         preset="tiny",
         runs_dir=tmp_path,
         executor="local",
         workers=2,
     )
-    _check(result.rows, "lr", [0.01, 0.003])
+    _check(result.rows, "optim.lr", [0.01, 0.003])
     table = read_sweep(result.sweep_dir)
-    assert [r["lr"] for r in table] == [0.01, 0.003]
+    assert [r["optim.lr"] for r in table] == [0.01, 0.003]
     assert "psnr" in show_run(result.sweep_dir)
 
 
