@@ -13,17 +13,21 @@ the top ``k`` eigenvectors of the uncentred second moment ``C = E[x x^T]``: the 
 subspace of the activity (no centring: HLOP protects the inputs themselves, mean included).
 
 **Frozen rows.** HLOP keeps the rows learned on earlier tasks fixed and adds new rows for each
-task. With ``H = [H_f; H_n]`` (``n_frozen`` frozen rows first), only ``H_n`` changes and its
-update, the new rows of the full rule, is
+task. With ``H = [H_f; H_n]`` (``n_frozen`` frozen rows first), only ``H_n`` changes. The frozen
+neurons' output is subtracted from the input first (deflation), and the new neurons run Oja's
+rule on what is left:
 
 .. math::
-    \\Delta H_n = \\eta \\, (y_n \\tilde x^\\top - y_n y_n^\\top H_n), \\qquad
-    y_n = H_n x, \\qquad \\tilde x = x - H_f^\\top H_f x,
+    \tilde x = x - H_f^\top H_f x, \qquad y_n = H_n \tilde x, \qquad
+    \Delta H_n = \eta \, (y_n \tilde x^\top - y_n y_n^\top H_n).
 
-identical to the full rule's rows (``y_f = H_f x`` enters only through ``x - H_f^T y_f``) and
-cheaper: ``\\tilde x`` is computed once per batch, then each iteration costs ``O(N d k_new)``. The new
-rows converge to the principal subspace of the residual ``\\tilde x`` (what the frozen rows do not
-yet span).
+When the new rows are orthogonal to the frozen ones (:func:`add_rows` starts them so, and the
+update keeps them so: it lies in the span of ``\tilde x`` and of ``H_n``), ``y_n = H_n x`` and
+this is exactly the full rule's update of the new rows, ``\eta (y_n x^T - y_n y^T H)`` with
+``y = H x``, for orthonormal frozen rows. Using ``\tilde x`` also in ``y_n`` keeps rounding from
+leaking the large frozen-span energy into the new rows. ``\tilde x`` is computed once per batch;
+each iteration then costs ``O(N d k_new)``. The new rows converge to the principal subspace of
+the residual (what the frozen rows do not yet span).
 
 **Step size.** With ``normalize=True`` (default) the rate is divided by the batch's mean residual
 energy ``E ||\\tilde x||^2 = trace(C_res) >= lambda_max(C_res)``, which makes the rule invariant
@@ -152,12 +156,16 @@ def freeze(state: HebbianState) -> HebbianState:
 
 
 def subspace_update(
-    state: HebbianState, x: torch.Tensor, params: HebbianParameters = HebbianParameters()
+    state: HebbianState,
+    x: torch.Tensor,
+    params: HebbianParameters = HebbianParameters(),
+    residual: torch.Tensor | None = None,
 ) -> HebbianState:
     """``params.iterations`` Oja subspace updates of the free rows on the rows ``x [N, d]``.
 
     See the module docstring for the rule, the frozen rows and the step size. Runs without
     autograd; ``x`` may be of any float dtype (it is cast to ``H``'s). No host-device sync.
+    ``residual`` may pass a precomputed ``x - H_f^T H_f x`` (same shape as ``x``).
     """
     weight = state.weight
     nf = state.n_frozen
@@ -165,7 +173,10 @@ def subspace_update(
         return state
     with torch.no_grad():
         x = x.detach().to(weight.dtype).reshape(-1, weight.shape[1])
-        res = project_rows(x, weight[:nf])
+        if residual is None:
+            res = project_rows(x, weight[:nf])
+        else:
+            res = residual.detach().to(weight.dtype).reshape(x.shape)
         free = weight[nf:]
         eta: torch.Tensor | float = params.eta
         if params.normalize:
@@ -174,7 +185,7 @@ def subspace_update(
         velocity = state.velocity
         n = x.shape[0]
         for _ in range(params.iterations):
-            y = x @ free.T
+            y = res @ free.T
             delta = (y.T @ res - (y.T @ y) @ free) / n
             if params.momentum > 0:
                 velocity = params.momentum * velocity + (1.0 - params.momentum) * delta

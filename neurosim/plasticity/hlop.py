@@ -64,10 +64,15 @@ class HLOP(ProjectionMethod):
         signal: presynaptic signal the neurons learn from: ``"spikes"``, ``"rate"``
             (exponentially weighted firing rate) or ``"trace"`` (eligibility trace).
         decay: ``lambda`` of the rate and the trace.
-        mode: ``"weight"`` (gradient transform) or ``"input"`` (projected inputs in autograd).
+        mode: ``"weight"`` (gradient transform), ``"input"`` (projected inputs in autograd) or
+            ``"auto"`` (the cheaper per layer and call; see
+            :class:`~neurosim.plasticity.projection.GradientProjection`).
         time_steps: ``T`` when layers see time folded into the batch (``[T * B, ...]``).
         freeze_bias: freeze the protected layers' biases and all normalisation layers from the
             second task on (their updates are not projected).
+        max_rows: learn from at most this many activity rows per update (an evenly strided
+            subset whose offset rotates from update to update), e.g. to bound the cost when a
+            layer sees ``T * B`` rows; ``None`` = all rows.
         generator: draws the initial new rows (orthonormal, orthogonal to the existing ones).
     """
 
@@ -79,13 +84,20 @@ class HLOP(ProjectionMethod):
         hebbian: HebbianParameters = HebbianParameters(),
         signal: str = "spikes",
         decay: float = 0.5,
-        mode: str = "weight",
+        mode: str = "auto",
         time_steps: int | None = None,
         freeze_bias: bool = True,
+        max_rows: int | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         check_hebbian_parameters(hebbian)
+        if max_rows is not None and max_rows < 1:
+            raise InputError(f"max_rows must be >= 1 or None, got {max_rows}")
+        self.max_rows = max_rows
+        self.updates = 0
         self.states: dict[str, HebbianState] = {}
+        self._projected: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.frozen: dict[str, torch.Tensor] = {}
         super().__init__(
             model,
             layers,
@@ -101,11 +113,14 @@ class HLOP(ProjectionMethod):
             weight = module.weight
             assert isinstance(weight, torch.Tensor)
             self.states[name] = init_state(input_dim(module), device=weight.device)
+            self.frozen[name] = self.states[name].weight
+            self._projected[name] = []
 
     def basis(self, name: str) -> torch.Tensor:
-        """The frozen rows of layer ``name`` (the subspace of earlier tasks): projected off."""
-        state = self.states[name]
-        return state.weight[: state.n_frozen]
+        """The frozen rows of layer ``name`` (the subspace of earlier tasks): projected off.
+
+        One tensor for the whole task (so the projection can cache ``B^T B``)."""
+        return self.frozen[name]
 
     def subspace(self, name: str) -> torch.Tensor:
         """Every row of layer ``name``, frozen and still learning."""
@@ -139,19 +154,52 @@ class HLOP(ProjectionMethod):
             self.states[name] = add_rows(self.states[name], count, self.generator)
         self.recorder.mode = "train"
 
+    def _on_input_projection(self, name: str, rows: torch.Tensor, projected: torch.Tensor) -> None:
+        if self.recorder.mode is not None and self.recorder.signal == "spikes":
+            cache = self._projected[name]
+            cache.append((rows, projected))
+            if len(cache) > self.recorder.max_pending:
+                cache.pop(0)
+
+    def _residual(self, name: str) -> torch.Tensor | None:
+        """``rows - H_f^T H_f rows`` of the recorded calls, if input-mode projection computed
+        it for exactly those rows (same tensors, same order); else ``None``."""
+        cached, self._projected[name] = self._projected[name], []
+        queue = self.recorder.pending[name]
+        if not cached or len(cached) != len(queue):
+            return None
+        parts = []
+        for recorded, (rows, projected) in zip(queue, cached, strict=True):
+            if recorded.data_ptr() != rows.data_ptr() or recorded.numel() != rows.numel():
+                return None
+            parts.append((rows - projected).reshape(recorded.shape))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
     def hebbian_update(self, step: int | None = None) -> None:
         """Oja's subspace rule on the activity recorded since the last call (one call per step;
         ``step`` is ignored, so this can be a trainer callback)."""
         for name in self.layers:
+            state = self.states[name]
+            residual = self._residual(name)
             rows = self.recorder.take(name)
-            if rows is not None:
-                self.states[name] = subspace_update(self.states[name], rows, self.hebbian)
+            if rows is None or state.weight.shape[0] == state.n_frozen:
+                continue
+            if self.max_rows and rows.shape[0] > self.max_rows:
+                stride = -(-rows.shape[0] // self.max_rows)
+                offset = self.updates % stride
+                rows = rows[offset::stride]
+                residual = None if residual is None else residual[offset::stride]
+            if residual is None and state.n_frozen:
+                residual = rows - self.projection.projected_rows(name, rows.to(state.weight.dtype))
+            self.states[name] = subspace_update(state, rows, self.hebbian, residual=residual)
+        self.updates += 1
 
     def end_task(self) -> None:
         """Freeze (merge) every row: the next tasks' updates are projected off them."""
         self.hebbian_update()
         for name in self.layers:
             self.states[name] = freeze(self.states[name])
+            self.frozen[name] = self.states[name].weight.clone()
         super().end_task()
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,6 +207,7 @@ class HLOP(ProjectionMethod):
         return {
             "task": self.task,
             "in_task": self.in_task,
+            "updates": self.updates,
             "states": {
                 name: {"weight": s.weight, "n_frozen": s.n_frozen, "velocity": s.velocity}
                 for name, s in self.states.items()
@@ -178,6 +227,8 @@ class HLOP(ProjectionMethod):
             self.states[name] = HebbianState(
                 s["weight"].to(device), int(s["n_frozen"]), s["velocity"].to(device)
             )
+            self.frozen[name] = self.states[name].weight[: int(s["n_frozen"])].clone()
+        self.updates = int(state.get("updates", 0))
         self.recorder.mode = "train" if self.in_task else None
         if self.task >= 1 and self.freeze_bias:
             freeze_biases_and_norms(self.model, self.layers)

@@ -7,18 +7,22 @@ The pieces shared by :class:`~neurosim.plasticity.hlop.HLOP` (Hebbian subspace) 
   protected ``Linear`` / ``Conv1d`` / ``Conv2d`` layers as rows ``[N, d]`` (patch rows for
   convolutions), in one of the signals of :mod:`neurosim.functional.hebbian`.
 * :class:`GradientProjection`: makes each protected layer's weight update orthogonal to a basis
-  ``B [k, d]`` of protected inputs, ``dW <- dW (I - B^T B)``, in one of two modes:
+  ``B [k, d]`` of protected inputs, ``dW <- dW (I - B^T B)``, in one of three modes:
 
-  - ``"weight"`` (default): a gradient transform (:func:`neurosim.backend.register_grad_transform`)
-    on the layer's ``weight``; it runs after backward (and after DDP's all-reduce), before the
+  - ``"weight"``: a gradient transform (:func:`neurosim.backend.register_grad_transform`) on the
+    layer's ``weight``; it runs after backward (and after DDP's all-reduce), before the
     optimizer, when :func:`neurosim.backend.apply_grad_transforms` is called (the trainer does).
-    Cost per step: ``2 * out * d * k``.
+    Cost per step: ``2 * out * d * k`` multiply-adds.
   - ``"input"``: the paper's form, ``dW = g (x - B^T B x)^T``: a forward hook adds, inside
     autograd, a weight-gradient term ``-g (B^T B x)^T`` to the layer's output node, so the
     gradient that reaches ``weight.grad`` (and DDP's all-reduce, and the fp16 scaler) is already
     projected; nothing to call after backward. Cost: ``N * d * (2k + out)`` for ``N`` input rows.
+  - ``"auto"`` (the default of :class:`ProjectionMethod`): the cheaper of the two, per layer and
+    call. Small batches into wide layers (an MLP's first layer) favour input mode; many rows
+    (conv patches, time steps) favour weight mode. With ``apply_grad_transforms`` called as in
+    weight mode, the result is the same projection either way.
 
-  In both modes the forward values and the gradients with respect to the layer's input are
+  In every mode the forward values and the gradients with respect to the layer's input are
   unchanged; only the weight gradient is projected (biases are not: see ``freeze_bias``).
 * :class:`ProjectionMethod`: the task protocol (``begin_task`` / ``end_task``), the layers, and
   the option to freeze biases and normalisation layers from the second task on.
@@ -47,7 +51,7 @@ from neurosim.functional.projection import (
 )
 
 PROTECTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-MODES = ("weight", "input")
+MODES = ("weight", "input", "auto")
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 LayerSpec = Sequence[str] | Mapping[str, nn.Module]
@@ -260,7 +264,14 @@ class GradientProjection:
         layers: ``name -> Linear / Conv1d / Conv2d``.
         basis: ``basis(name)`` returns the current basis of that layer (``k = 0`` rows: no
             projection); called at every projection, so it can change between tasks.
-        mode: ``"weight"`` (gradient transform) or ``"input"`` (inside autograd).
+        mode: ``"weight"`` (gradient transform), ``"input"`` (inside autograd) or ``"auto"``:
+            per layer and call, the cheaper of the two by multiply-adds, input mode when
+            ``N (r + out) < out r`` for ``N`` input rows and ``r = min(2k, d)`` (small batches
+            into wide layers), else weight mode (a step that used input mode for every call of
+            a layer skips its transform). When ``2k >= d`` both use ``Q = B^T B`` (cached).
+        on_input_projection: called as ``fn(name, rows, projected)`` whenever input mode
+            projects, with the input rows ``[N, d]`` (``[N, P, d]`` for convolutions) and their
+            projection ``rows B^T B``, so a caller can reuse it (HLOP's Hebbian residual).
     """
 
     def __init__(
@@ -268,25 +279,65 @@ class GradientProjection:
         layers: Mapping[str, nn.Module],
         basis: Callable[[str], torch.Tensor],
         mode: str = "weight",
+        on_input_projection: Callable[[str, torch.Tensor, torch.Tensor], None] | None = None,
     ) -> None:
         if mode not in MODES:
             raise InputError(f"projection mode must be one of {MODES}, got {mode!r}")
         self.layers = dict(layers)
         self.basis = basis
         self.mode = mode
+        self.on_input_projection = on_input_projection
+        self._calls = {name: [0, 0] for name in self.layers}  # [input-projected, all] per step
+        self._cache: dict[str, tuple[Any, torch.Tensor]] = {}
         self._transforms: list[GradTransformHandle] = []
         self._hooks: list[Any] = []
         for name, module in self.layers.items():
-            if mode == "weight":
+            if mode in ("weight", "auto"):
                 self._transforms.append(
                     register_grad_transform(module, self._transform(name), params=["weight"])
                 )
-            else:
+            if mode in ("input", "auto"):
                 self._hooks.append(module.register_forward_hook(self._input_hook(name)))
+
+    def operator(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(B, Q)``: layer ``name``'s basis and, when ``2k >= d``, the cached ``Q = B^T B``
+        ``[d, d]`` (one product with ``Q`` is then cheaper than two with ``B``); else ``None``.
+
+        ``Q`` is recomputed when the basis tensor changes (another tensor, shape or in-place
+        version), so a basis that is replaced between tasks needs no call to invalidate it.
+        """
+        basis = self.basis(name)
+        k, d = basis.shape
+        if 2 * k < d:
+            return basis, None
+        key = (basis.data_ptr(), k, d, basis._version, basis.dtype, basis.device)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == key:
+            return basis, cached[1]
+        q = basis.T @ basis
+        self._cache[name] = (key, q)
+        return basis, q
+
+    def projected_rows(self, name: str, rows: torch.Tensor) -> torch.Tensor:
+        """``rows B^T B`` for rows ``[..., d]`` of layer ``name``'s inputs (the part removed)."""
+        basis, q = self.operator(name)
+        if basis.shape[0] == 0:
+            return torch.zeros_like(rows)
+        if q is not None:
+            return rows @ q
+        return (rows @ basis.T) @ basis
 
     def _transform(self, name: str) -> Callable[[nn.Module, str, torch.Tensor], torch.Tensor]:
         def project(module: nn.Module, param: str, grad: torch.Tensor) -> torch.Tensor:
-            return project_weight_grad(grad, self.basis(name))
+            done, calls = self._calls[name]
+            self._calls[name] = [0, 0]
+            if calls and done == calls:
+                return grad  # projected inside autograd already (auto mode chose input)
+            basis, q = self.operator(name)
+            if q is None:
+                return project_weight_grad(grad, basis)
+            flat = grad.reshape(grad.shape[0], -1)
+            return (flat - flat @ q.to(flat.dtype)).reshape(grad.shape)
 
         project.__name__ = f"orthogonal_projection[{name}]"
         return project
@@ -298,15 +349,25 @@ class GradientProjection:
             if not (torch.is_grad_enabled() and weight.requires_grad):
                 return None
             basis = self.basis(name)
-            if basis.shape[0] == 0:
+            k, d = basis.shape
+            if k == 0:
                 return None
+            counts = self._calls[name]
+            counts[1] += 1
+            x = args[0].detach()
+            out_dim = weight.shape[0]
+            if self.mode == "auto":
+                rows = output.numel() // out_dim  # input rows (Linear) or patches (conv)
+                rank = min(2 * k, d)  # cost of one projection per row and output, / d
+                if rows * (rank + out_dim) >= out_dim * rank:
+                    return None
+            counts[0] += 1
             with torch.no_grad():
-                x = args[0].detach()
                 if isinstance(module, nn.Linear):
-                    rows = x.reshape(-1, module.in_features).to(basis.dtype)
+                    patches = x.reshape(-1, module.in_features).to(basis.dtype)
                 else:
                     assert isinstance(module, (nn.Conv1d, nn.Conv2d))
-                    rows = unfold_patches(
+                    patches = unfold_patches(
                         x.to(basis.dtype),
                         module.kernel_size,
                         stride=module.stride,
@@ -314,8 +375,10 @@ class GradientProjection:
                         dilation=module.dilation,
                         padding_mode=module.padding_mode,
                     )
-                v = -((rows @ basis.T) @ basis)
-            return _ExtraWeightGrad.apply(output, weight, v)
+                projected = self.projected_rows(name, patches)
+                if self.on_input_projection is not None:
+                    self.on_input_projection(name, patches, projected)
+            return _ExtraWeightGrad.apply(output, weight, -projected)
 
         return hook
 
@@ -376,7 +439,7 @@ class ProjectionMethod:
         *,
         signal: str = "spikes",
         decay: float = 0.5,
-        mode: str = "weight",
+        mode: str = "auto",
         time_steps: int | None = None,
         freeze_bias: bool = True,
     ) -> None:
@@ -388,7 +451,12 @@ class ProjectionMethod:
         self.recorder = PresynapticRecorder(
             self.layers, signal=signal, decay=decay, time_steps=time_steps
         )
-        self.projection = GradientProjection(self.layers, self.basis, mode)
+        self.projection = GradientProjection(
+            self.layers, self.basis, mode, on_input_projection=self._on_input_projection
+        )
+
+    def _on_input_projection(self, name: str, rows: torch.Tensor, projected: torch.Tensor) -> None:
+        """Hook for subclasses that reuse input-mode projections (default: nothing)."""
 
     def basis(self, name: str) -> torch.Tensor:
         """The protected subspace of layer ``name``: rows ``[k, d]``."""

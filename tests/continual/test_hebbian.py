@@ -78,19 +78,24 @@ def test_new_rows_learn_the_residual_and_frozen_rows_do_not_move() -> None:
 
 
 def test_block_update_equals_the_full_rule_rows() -> None:
+    """Orthonormal frozen rows, new rows orthogonal to them: the update of the new rows is the
+    full rule's, dH = eta * mean(y x^T - y y^T H) with y = H x over all rows (by hand)."""
     g = torch.Generator().manual_seed(3)
-    h = torch.randn(6, 10, generator=g, dtype=torch.float64)
+    q, _ = torch.linalg.qr(torch.randn(10, 10, generator=g, dtype=torch.float64))
+    h = torch.cat([q[:, :4].T, 0.7 * q[:, 4:6].T])  # frozen: orthonormal; new: orthogonal to them
     x = torch.randn(30, 10, generator=g, dtype=torch.float64)
     state = freeze(init_state(10, dtype=torch.float64)._replace(weight=h[:4]))
     state = state._replace(weight=h, velocity=torch.zeros(2, 10, dtype=torch.float64))
     params = HebbianParameters(eta=0.01, iterations=1, normalize=False)
     updated = subspace_update(state, x, params)
-    # hand form of the full rule: dH = eta * mean(y x^T - y y^T H), only free rows applied
     y = x @ h.T
     full = (y.T @ x - y.T @ y @ h) / 30
     torch.testing.assert_close(updated.weight[4:], h[4:] + 0.01 * full[4:])
     torch.testing.assert_close(oja_subspace_delta(h, x), full)
     torch.testing.assert_close(updated.weight[:4], h[:4])
+    # several iterations keep the new rows orthogonal to the frozen ones
+    more = subspace_update(state, x, HebbianParameters(eta=0.5, iterations=20))
+    assert (more.weight[4:] @ h[:4].T).abs().max() < 1e-12
 
 
 def test_add_rows_is_orthonormal_and_capped() -> None:
