@@ -672,8 +672,10 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
             if not done:
                 continue
             mean = np.mean(done, axis=0)
+            seeds = f"{len(done)} seed{'s' if len(done) > 1 else ''}"
+            what = "row i = after (i+1)/T of its steps" if m == "joint" else "accuracy matrix"
             figures[f"accuracy_matrix_{m}"] = plot_accuracy_matrix(
-                mean, title=f"{m}: accuracy matrix ({len(done)} seeds), run {run}"
+                mean, title=f"{m}: {what} ({seeds}), run {run}"
             )
             if m in ("hlop", "finetune"):
                 figures[f"task_curves_{m}"] = plot_task_curves(
