@@ -73,6 +73,9 @@ class HLOP(ProjectionMethod):
         max_rows: learn from at most this many activity rows per update (an evenly strided
             subset whose offset rotates from update to update), e.g. to bound the cost when a
             layer sees ``T * B`` rows; ``None`` = all rows.
+        orthonormalize: at each merge, replace the rows by an orthonormal basis of their span
+            (QR), so the projection is the exact orthogonal projector onto ``span(H)``; with
+            ``False``, ``I - H^T H`` with the learned rows as they are (the reference code).
         generator: draws the initial new rows (orthonormal, orthogonal to the existing ones).
     """
 
@@ -88,9 +91,12 @@ class HLOP(ProjectionMethod):
         time_steps: int | None = None,
         freeze_bias: bool = True,
         max_rows: int | None = None,
+        orthonormalize: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
         check_hebbian_parameters(hebbian)
+        self.orthonormalize = orthonormalize
+        self.orthonormal_bases = orthonormalize
         if max_rows is not None and max_rows < 1:
             raise InputError(f"max_rows must be >= 1 or None, got {max_rows}")
         self.max_rows = max_rows
@@ -198,8 +204,12 @@ class HLOP(ProjectionMethod):
         """Freeze (merge) every row: the next tasks' updates are projected off them."""
         self.hebbian_update()
         for name in self.layers:
-            self.states[name] = freeze(self.states[name])
-            self.frozen[name] = self.states[name].weight.clone()
+            state = freeze(self.states[name])
+            if self.orthonormalize and state.weight.shape[0]:
+                q, _ = torch.linalg.qr(state.weight.to(torch.float64).T)
+                state = state._replace(weight=q.T.to(state.weight.dtype).contiguous())
+            self.states[name] = state
+            self.frozen[name] = state.weight.clone()
         super().end_task()
 
     def state_dict(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -257,6 +257,38 @@ class _ExtraWeightGrad(torch.autograd.Function):
         return grad, extra.reshape(shape).to(ctx.weight_dtype), None
 
 
+class Projector(NamedTuple):
+    """One representation of ``I - B^T B`` (``B [k, d]``), chosen by cost ``r`` per element:
+
+    * ``"basis"``: ``B`` itself (two products: ``r = 2k``);
+    * ``"gram"``: ``Q = B^T B`` ``[d, d]`` (one product: ``r = d``);
+    * ``"complement"``: for orthonormal ``B``, rows ``C [d - k, d]`` spanning the orthogonal
+      complement, ``I - B^T B = C^T C`` (``r = 2 (d - k)``).
+    """
+
+    kind: str
+    matrix: torch.Tensor
+    cost: int
+
+    def removed(self, rows: torch.Tensor) -> torch.Tensor:
+        """``rows B^T B``: the part of ``rows [..., d]`` in ``span(B)``."""
+        m = self.matrix.to(rows.dtype)
+        if self.kind == "basis":
+            if m.shape[0] == 0:
+                return torch.zeros_like(rows)
+            return (rows @ m.T) @ m
+        if self.kind == "gram":
+            return rows @ m
+        return rows - (rows @ m.T) @ m
+
+    def kept(self, rows: torch.Tensor) -> torch.Tensor:
+        """``rows (I - B^T B)``: what the projection keeps."""
+        m = self.matrix.to(rows.dtype)
+        if self.kind == "complement":
+            return (rows @ m.T) @ m
+        return rows - self.removed(rows)
+
+
 class GradientProjection:
     """Projects the weight updates of ``layers`` off ``basis(name) [k, d]`` (see module doc).
 
@@ -268,7 +300,10 @@ class GradientProjection:
             per layer and call, the cheaper of the two by multiply-adds, input mode when
             ``N (r + out) < out r`` for ``N`` input rows and ``r = min(2k, d)`` (small batches
             into wide layers), else weight mode (a step that used input mode for every call of
-            a layer skips its transform). When ``2k >= d`` both use ``Q = B^T B`` (cached).
+            a layer skips its transform). ``r`` is the cost of the cheapest :class:`Projector`
+            (cached per basis).
+        orthonormal: the bases have orthonormal rows (exact projectors), which allows the
+            complement form when ``k > d / 2``.
         on_input_projection: called as ``fn(name, rows, projected)`` whenever input mode
             projects, with the input rows ``[N, d]`` (``[N, P, d]`` for convolutions) and their
             projection ``rows B^T B``, so a caller can reuse it (HLOP's Hebbian residual).
@@ -280,6 +315,7 @@ class GradientProjection:
         basis: Callable[[str], torch.Tensor],
         mode: str = "weight",
         on_input_projection: Callable[[str, torch.Tensor, torch.Tensor], None] | None = None,
+        orthonormal: bool = False,
     ) -> None:
         if mode not in MODES:
             raise InputError(f"projection mode must be one of {MODES}, got {mode!r}")
@@ -287,8 +323,9 @@ class GradientProjection:
         self.basis = basis
         self.mode = mode
         self.on_input_projection = on_input_projection
+        self.orthonormal = orthonormal
         self._calls = {name: [0, 0] for name in self.layers}  # [input-projected, all] per step
-        self._cache: dict[str, tuple[Any, torch.Tensor]] = {}
+        self._cache: dict[str, tuple[Any, Projector]] = {}
         self._transforms: list[GradTransformHandle] = []
         self._hooks: list[Any] = []
         for name, module in self.layers.items():
@@ -299,33 +336,35 @@ class GradientProjection:
             if mode in ("input", "auto"):
                 self._hooks.append(module.register_forward_hook(self._input_hook(name)))
 
-    def operator(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(B, Q)``: layer ``name``'s basis and, when ``2k >= d``, the cached ``Q = B^T B``
-        ``[d, d]`` (one product with ``Q`` is then cheaper than two with ``B``); else ``None``.
+    def operator(self, name: str) -> Projector:
+        """The cheapest representation of layer ``name``'s projection (see :class:`Projector`).
 
-        ``Q`` is recomputed when the basis tensor changes (another tensor, shape or in-place
-        version), so a basis that is replaced between tasks needs no call to invalidate it.
+        Cached, and recomputed when the basis tensor changes (another tensor, shape or in-place
+        version), so a basis replaced between tasks needs no call to invalidate it.
         """
         basis = self.basis(name)
         k, d = basis.shape
         if 2 * k < d:
-            return basis, None
+            return Projector("basis", basis, 2 * k)
         key = (basis.data_ptr(), k, d, basis._version, basis.dtype, basis.device)
         cached = self._cache.get(name)
         if cached is not None and cached[0] == key:
-            return basis, cached[1]
-        q = basis.T @ basis
-        self._cache[name] = (key, q)
-        return basis, q
+            return cached[1]
+        with torch.no_grad():
+            gram = basis.T @ basis
+            op = Projector("gram", gram, d)
+            if self.orthonormal and 2 * (d - k) < d:
+                # exact projector onto span(B): its complement is spanned by the eigenvectors of
+                # B^T B with eigenvalue ~0 (the others are ~1)
+                values, vectors = torch.linalg.eigh(gram.to(torch.float64))
+                comp = vectors[:, values < 0.5].T.to(basis.dtype)
+                op = Projector("complement", comp.contiguous(), 2 * comp.shape[0])
+        self._cache[name] = (key, op)
+        return op
 
     def projected_rows(self, name: str, rows: torch.Tensor) -> torch.Tensor:
         """``rows B^T B`` for rows ``[..., d]`` of layer ``name``'s inputs (the part removed)."""
-        basis, q = self.operator(name)
-        if basis.shape[0] == 0:
-            return torch.zeros_like(rows)
-        if q is not None:
-            return rows @ q
-        return (rows @ basis.T) @ basis
+        return self.operator(name).removed(rows)
 
     def _transform(self, name: str) -> Callable[[nn.Module, str, torch.Tensor], torch.Tensor]:
         def project(module: nn.Module, param: str, grad: torch.Tensor) -> torch.Tensor:
@@ -333,11 +372,11 @@ class GradientProjection:
             self._calls[name] = [0, 0]
             if calls and done == calls:
                 return grad  # projected inside autograd already (auto mode chose input)
-            basis, q = self.operator(name)
-            if q is None:
-                return project_weight_grad(grad, basis)
+            op = self.operator(name)
+            if op.kind == "basis":
+                return project_weight_grad(grad, op.matrix)
             flat = grad.reshape(grad.shape[0], -1)
-            return (flat - flat @ q.to(flat.dtype)).reshape(grad.shape)
+            return op.kept(flat).reshape(grad.shape)
 
         project.__name__ = f"orthogonal_projection[{name}]"
         return project
@@ -358,7 +397,7 @@ class GradientProjection:
             out_dim = weight.shape[0]
             if self.mode == "auto":
                 rows = output.numel() // out_dim  # input rows (Linear) or patches (conv)
-                rank = min(2 * k, d)  # cost of one projection per row and output, / d
+                rank = self.operator(name).cost  # multiply-adds per projected element, / d
                 if rows * (rank + out_dim) >= out_dim * rank:
                     return None
             counts[0] += 1
@@ -427,6 +466,9 @@ def _hold_eval(module: nn.Module, args: tuple[Any, ...]) -> None:
 class ProjectionMethod:
     """Task protocol shared by HLOP and :class:`SVDProjection`.
 
+    Subclasses set ``orthonormal_bases`` (class attribute) when their bases always have
+    orthonormal rows.
+
     ``begin_task()`` before training a task (from the second task on, freezes biases and
     normalisation when ``freeze_bias``), ``end_task()`` after it. Subclasses give
     :meth:`basis` (the protected subspace of a layer, rows ``[k, d]``).
@@ -452,11 +494,17 @@ class ProjectionMethod:
             self.layers, signal=signal, decay=decay, time_steps=time_steps
         )
         self.projection = GradientProjection(
-            self.layers, self.basis, mode, on_input_projection=self._on_input_projection
+            self.layers,
+            self.basis,
+            mode,
+            on_input_projection=self._on_input_projection,
+            orthonormal=self.orthonormal_bases,
         )
 
     def _on_input_projection(self, name: str, rows: torch.Tensor, projected: torch.Tensor) -> None:
         """Hook for subclasses that reuse input-mode projections (default: nothing)."""
+
+    orthonormal_bases = False
 
     def basis(self, name: str) -> torch.Tensor:
         """The protected subspace of layer ``name``: rows ``[k, d]``."""
@@ -525,6 +573,8 @@ class SVDProjection(ProjectionMethod):
                 model(task_inputs[:300])
             gpm.end_task()
     """
+
+    orthonormal_bases = True
 
     def __init__(
         self,

@@ -227,3 +227,20 @@ def test_bad_input_is_named() -> None:
         project_weight_grad(torch.zeros(3, 5), torch.zeros(1, 4))
     with pytest.raises(InputError, match="multiple of time_steps"):
         presynaptic_rows(nn.Linear(5, 2), torch.zeros(7, 5), signal="rate", time_steps=4)
+
+
+@pytest.mark.parametrize("k", [2, 5, 7])
+def test_projector_forms_agree_with_the_definition(k: int) -> None:
+    """basis (2k < d), gram and complement (k > d/2, orthonormal) give rows (I - B^T B)."""
+    g = torch.Generator().manual_seed(k)
+    basis = torch.linalg.qr(torch.randn(8, k, generator=g, dtype=DT))[0].T.contiguous()
+    layer = nn.Linear(8, 3).double()
+    for orthonormal in (False, True):
+        proj = GradientProjection({"fc": layer}, lambda name: basis, "weight", orthonormal=orthonormal)
+        op = proj.operator("fc")
+        expected_kind = "basis" if 2 * k < 8 else ("complement" if orthonormal and k > 4 else "gram")
+        assert op.kind == expected_kind
+        rows = torch.randn(5, 8, generator=g, dtype=DT)
+        torch.testing.assert_close(op.kept(rows), rows @ (torch.eye(8, dtype=DT) - basis.T @ basis))
+        torch.testing.assert_close(op.removed(rows), rows @ basis.T @ basis)
+        proj.remove()
