@@ -351,7 +351,9 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
             tasks = split_tasks(data, SPLIT_PAIRS[: c.n_tasks], **common)
         self.multi = head_kind(c) == "multi"
         self.tasks = [_TaskData(t, self.multi, device) for t in tasks]
-        self.head_classes = [len(t.classes) for t in tasks] if self.multi else [len(tasks[0].classes)]
+        self.head_classes = (
+            [len(t.classes) for t in tasks] if self.multi else [len(tasks[0].classes)]
+        )
         if self.multi and len(set(self.head_classes)) != 1:
             raise InputError(f"multi-head tasks need equal class counts, got {self.head_classes}")
         for t in self.tasks:

@@ -18,12 +18,12 @@ neurons' output is subtracted from the input first (deflation), and the new neur
 rule on what is left:
 
 .. math::
-    \tilde x = x - H_f^\top H_f x, \qquad y_n = H_n \tilde x, \qquad
-    \Delta H_n = \eta \, (y_n \tilde x^\top - y_n y_n^\top H_n).
+    \tilde x = x - H_f^\top H_f x, \\qquad y_n = H_n \tilde x, \\qquad
+    \\Delta H_n = \\eta \\, (y_n \tilde x^\top - y_n y_n^\top H_n).
 
 When the new rows are orthogonal to the frozen ones (:func:`add_rows` starts them so, and the
 update keeps them so: it lies in the span of ``\tilde x`` and of ``H_n``), ``y_n = H_n x`` and
-this is exactly the full rule's update of the new rows, ``\eta (y_n x^T - y_n y^T H)`` with
+this is exactly the full rule's update of the new rows, ``\\eta (y_n x^T - y_n y^T H)`` with
 ``y = H x``, for orthonormal frozen rows. Using ``\tilde x`` also in ``y_n`` keeps rounding from
 leaking the large frozen-span energy into the new rows. ``\tilde x`` is computed once per batch;
 each iteration then costs ``O(N d k_new)``. The new rows converge to the principal subspace of
@@ -72,6 +72,10 @@ class HebbianParameters(NamedTuple):
     iterations: int = 1
     momentum: float = 0.0
     normalize: bool = True
+
+
+DEFAULT_HEBBIAN = HebbianParameters()
+"""``eta=0.5``, one iteration, no momentum, normalised step."""
 
 
 class HebbianState(NamedTuple):
@@ -158,7 +162,7 @@ def freeze(state: HebbianState) -> HebbianState:
 def subspace_update(
     state: HebbianState,
     x: torch.Tensor,
-    params: HebbianParameters = HebbianParameters(),
+    params: HebbianParameters = DEFAULT_HEBBIAN,
     residual: torch.Tensor | None = None,
 ) -> HebbianState:
     """``params.iterations`` Oja subspace updates of the free rows on the rows ``x [N, d]``.

@@ -37,6 +37,7 @@ from torch import nn
 
 from neurosim.backend import InputError
 from neurosim.functional.hebbian import (
+    DEFAULT_HEBBIAN,
     HebbianParameters,
     HebbianState,
     add_rows,
@@ -84,7 +85,7 @@ class HLOP(ProjectionMethod):
         model: nn.Module,
         layers: LayerSpec,
         *,
-        hebbian: HebbianParameters = HebbianParameters(),
+        hebbian: HebbianParameters = DEFAULT_HEBBIAN,
         signal: str = "spikes",
         decay: float = 0.5,
         mode: str = "auto",

@@ -42,12 +42,12 @@ from neurosim.backend import InputError, register_grad_transform
 from neurosim.backend.grad import GradTransformHandle
 from neurosim.functional.hebbian import SIGNALS, presynaptic_signal
 from neurosim.functional.projection import (
+    extend_basis,
     orthonormality_error,
     principal_angles,
     project_weight_grad,
     top_subspace,
     unfold_patches,
-    extend_basis,
 )
 
 PROTECTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -388,8 +388,7 @@ class GradientProjection:
             if not (torch.is_grad_enabled() and weight.requires_grad):
                 return None
             basis = self.basis(name)
-            k, d = basis.shape
-            if k == 0:
+            if basis.shape[0] == 0:
                 return None
             counts = self._calls[name]
             counts[1] += 1

@@ -72,12 +72,13 @@ def plot_accuracy_matrix(
 
 def _per_method(values: object, n_methods: int, name: str) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
+    given = a.shape
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] != n_methods or a.shape[1] == 0:
         raise InputError(
             f"{name} must be [methods] or [methods, seeds] with {n_methods} methods, "
-            f"got shape {np.shape(values)}"
+            f"got shape {given}"
         )
     return a
 

@@ -50,7 +50,9 @@ def _train(state, x: np.ndarray, params: HebbianParameters, epochs: int):  # typ
 def test_oja_rule_converges_to_the_svd_principal_subspace() -> None:
     x, _ = _low_rank()
     state = add_rows(init_state(D), R, torch.Generator().manual_seed(1))
-    start = np.degrees(scipy.linalg.subspace_angles(state.weight.double().T.numpy(), _numpy_top(x, R)))
+    start = np.degrees(
+        scipy.linalg.subspace_angles(state.weight.double().T.numpy(), _numpy_top(x, R))
+    )
     assert start.max() > 45  # a random start is far from the answer
     state = _train(state, x, HebbianParameters(eta=0.5, iterations=5), epochs=2)
     h = state.weight.double().numpy()

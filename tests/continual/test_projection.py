@@ -32,7 +32,9 @@ def _basis_of(rows: torch.Tensor, k: int) -> torch.Tensor:
     return torch.from_numpy(vh[:k].copy())
 
 
-def _hand_patches(x: torch.Tensor, k: tuple[int, int], stride: int, pad: int, dil: int) -> torch.Tensor:
+def _hand_patches(
+    x: torch.Tensor, k: tuple[int, int], stride: int, pad: int, dil: int
+) -> torch.Tensor:
     """Patches by explicit loops: for each output (i, j), values x[c, i*s + a*dil, j*s + b*dil]
     in (c, a, b) order, zero outside the padded image."""
     n, c, h, w = x.shape
@@ -50,7 +52,9 @@ def _hand_patches(x: torch.Tensor, k: tuple[int, int], stride: int, pad: int, di
 
 
 @pytest.mark.parametrize(("k", "stride", "pad", "dil"), [((3, 3), 1, 1, 1), ((2, 3), 2, 0, 2)])
-def test_unfold_patches_match_hand_built_patches(k: tuple[int, int], stride: int, pad: int, dil: int) -> None:
+def test_unfold_patches_match_hand_built_patches(
+    k: tuple[int, int], stride: int, pad: int, dil: int
+) -> None:
     x = torch.randn(2, 3, 7, 6, dtype=DT)
     ours = unfold_patches(x, k, stride=stride, padding=pad, dilation=dil)
     torch.testing.assert_close(ours, _hand_patches(x, k, stride, pad, dil))
@@ -127,7 +131,9 @@ def _network_change(project: bool, threshold: float) -> tuple[float, float]:
     derivative of the old-task outputs along the update of a new-task step (first order), and
     the change after a finite step of 0.05."""
     torch.manual_seed(3)
-    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)).double()
+    net = nn.Sequential(
+        nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)
+    ).double()
     g = torch.Generator().manual_seed(4)
     old_x = torch.randn(64, 6, generator=g, dtype=DT) @ torch.randn(6, 20, generator=g, dtype=DT)
     new_x = torch.randn(64, 20, generator=g, dtype=DT)
@@ -147,11 +153,17 @@ def _network_change(project: bool, threshold: float) -> tuple[float, float]:
     step = {n: -p.grad.detach() for n, p in net.named_parameters() if p.grad is not None}
 
     def old_outputs(*values: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(net, {**params, **dict(zip(names, values))}, (old_x,))
+        return torch.func.functional_call(
+            net, {**params, **dict(zip(names, values, strict=True))}, (old_x,)
+        )
 
-    _, derivative = torch.func.jvp(old_outputs, tuple(params[n] for n in names), tuple(step[n] for n in names))
+    _, derivative = torch.func.jvp(
+        old_outputs, tuple(params[n] for n in names), tuple(step[n] for n in names)
+    )
     moved = old_outputs(*(params[n] + 0.05 * step[n] for n in names))
-    return float(derivative.abs().max()), float((moved - old_outputs(*(params[n] for n in names))).abs().max())
+    return float(derivative.abs().max()), float(
+        (moved - old_outputs(*(params[n] for n in names))).abs().max()
+    )
 
 
 def test_network_update_leaves_old_task_outputs_unchanged_to_first_order() -> None:
@@ -236,9 +248,13 @@ def test_projector_forms_agree_with_the_definition(k: int) -> None:
     basis = torch.linalg.qr(torch.randn(8, k, generator=g, dtype=DT))[0].T.contiguous()
     layer = nn.Linear(8, 3).double()
     for orthonormal in (False, True):
-        proj = GradientProjection({"fc": layer}, lambda name: basis, "weight", orthonormal=orthonormal)
+        proj = GradientProjection(
+            {"fc": layer}, lambda name: basis, "weight", orthonormal=orthonormal
+        )
         op = proj.operator("fc")
-        expected_kind = "basis" if 2 * k < 8 else ("complement" if orthonormal and k > 4 else "gram")
+        expected_kind = (
+            "basis" if 2 * k < 8 else ("complement" if orthonormal and k > 4 else "gram")
+        )
         assert op.kind == expected_kind
         rows = torch.randn(5, 8, generator=g, dtype=DT)
         torch.testing.assert_close(op.kept(rows), rows @ (torch.eye(8, dtype=DT) - basis.T @ basis))
