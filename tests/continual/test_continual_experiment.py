@@ -106,11 +106,10 @@ def test_projection_methods_forget_less_than_fine_tuning(tmp_path: Path) -> None
         tmp_path,
         "tiny",
     )  # fmt: skip
-    m = result.metrics
-    assert m["bwt_finetune"] < -0.08
-    assert m["bwt_gpm"] > m["bwt_finetune"] + 0.05
-    assert m["bwt_hlop"] > m["bwt_finetune"] + 0.05
-    assert m["acc_hlop"] > m["acc_finetune"]
+    m = result.metrics  # measured: finetune -0.34, gpm -0.035, hlop -0.052 (ACC 0.57 / 0.79 / 0.78)
+    assert m["bwt_finetune"] < -0.2
+    assert m["bwt_gpm"] > -0.1 and m["bwt_hlop"] > -0.1
+    assert m["acc_hlop"] > m["acc_finetune"] + 0.1 and m["acc_gpm"] > m["acc_finetune"] + 0.1
 
 
 def test_bad_config_is_named() -> None:
