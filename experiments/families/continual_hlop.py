@@ -185,7 +185,7 @@ class ContinualHlopConfig(RunConfig):
     hidden: int = 256
     time_steps: int = 4
     beta: float = 0.5
-    threshold: float = 0.5
+    threshold: float = 1.0
     surrogate: str = "sigmoid"
     surrogate_slope: float = 4.0
     bias: bool = True
