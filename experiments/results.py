@@ -3,7 +3,9 @@
 Layout of ``results.h5``::
 
     /                       attrs: format="neurosim-results", format_version, neurosim_version,
-                                   experiment, status ("running" | "finished"), environment (JSON)
+                                   experiment, status ("running" | "finished" | "failed" |
+                                   "diverged" | "interrupted"), status_reason, status_step,
+                                   environment (JSON), config (JSON: the config the run uses)
     /metrics/<name>/step    int64 [n]   steps at which the metric was logged
     /metrics/<name>/value   float64 [n]
     /arrays/<name>          any array (spike rasters, rendered images, ...)
@@ -30,6 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from experiments.faults import pause_point
 from neurosim._version import __version__
 from neurosim.backend import InputError
 from neurosim.backend.h5io import atomic_h5_edit
@@ -111,6 +114,7 @@ class ResultsWriter:
                 sub = group.require_group(name)
                 _append(sub, "step", np.asarray(steps, dtype=np.int64))
                 _append(sub, "value", np.asarray(values, dtype=np.float64))
+            pause_point("results.write", rows[-1][0])
 
     def truncate(self, before_step: int) -> None:
         """Drop queued and written metric rows with ``step >= before_step`` (used on resume)."""
@@ -123,6 +127,9 @@ class ResultsWriter:
                 for part in ("step", "value"):
                     group[name][part].resize(keep, axis=0)
             handle.attrs["status"] = "running"
+            for key in ("status_reason", "status_step"):
+                if key in handle.attrs:
+                    del handle.attrs[key]
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Store (or replace) ``/arrays/<name>``."""
