@@ -11,9 +11,12 @@ Layout of ``results.h5``::
     /arrays/<name>          any array (spike rasters, rendered images, ...)
     /summary                attrs: final metrics
 
-Every write goes to a temporary copy that replaces the file atomically (``os.replace``), so a run
-killed at any moment leaves the previous complete file, never a half-written one. Metrics are
-buffered and written at most every ``flush_seconds`` and at every checkpoint.
+Every write edits an in-memory copy of the file; its bytes then go to a temporary file that is
+synced and renamed over ``results.h5`` (``os.replace``), so a run killed at any moment leaves the
+previous complete file, never a half-written one. HDF5 itself never writes to the disk, so a
+full disk or a file-size limit is a plain ``OSError`` from that last write (HDF5's own write
+errors leave noise and, at worst, a crash). Metrics are buffered and written at most every
+``flush_seconds`` and at every checkpoint.
 
 >>> # reading a run:
 >>> # r = open_results("runs/image_fit/.../results.h5"); r.metric("loss") -> (steps, values)
@@ -21,10 +24,12 @@ buffered and written at most every ``flush_seconds`` and at every checkpoint.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,6 @@ import numpy as np
 from experiments.faults import pause_point
 from neurosim._version import __version__
 from neurosim.backend import InputError
-from neurosim.backend.h5io import atomic_h5_edit
 
 FORMAT = "neurosim-results"
 FORMAT_VERSION = 1
@@ -43,6 +47,29 @@ FORMAT_VERSION = 1
 
 class ResultsError(InputError):
     """A results file is missing, corrupt, or not a neurosim results file."""
+
+
+@contextmanager
+def atomic_h5_edit(path: Path) -> Iterator[h5py.File]:
+    """Edit ``path`` (or a new file) in memory; on success its bytes replace ``path`` atomically.
+
+    A process killed inside the block, or while the bytes are written, leaves the previous
+    complete file (and at most a stale ``<name>.tmp``, overwritten by the next edit).
+    """
+    exists = path.exists()
+    buffer = io.BytesIO(path.read_bytes() if exists else b"")
+    with h5py.File(buffer, "r+" if exists else "w") as handle:
+        yield handle
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:

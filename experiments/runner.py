@@ -417,9 +417,10 @@ def _as_run_error(
     if (isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS) or (
         isinstance(exc, (OSError, RuntimeError)) and any(t in text for t in _DISK_TEXT)
     ):
+        why = _os_reason(exc) if isinstance(exc, OSError) else str(exc).strip().splitlines()[0]
         return RunError(
-            f"run {str(run_dir)!r} could not write its files: the disk is full or a file-size "
-            "limit was reached; free space, then continue with "
+            f"run {str(run_dir)!r} could not write its files ({why[:200]}): the disk is full or "
+            "a file-size limit was reached; free space, then continue with "
             f"`neurosim run --resume {run_dir}`"
         )
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
