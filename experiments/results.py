@@ -141,7 +141,7 @@ class ResultsWriter:
                 sub = group.require_group(name)
                 _append(sub, "step", np.asarray(steps, dtype=np.int64))
                 _append(sub, "value", np.asarray(values, dtype=np.float64))
-            pause_point("results.write", rows[-1][0])
+            pause_point("results.write", rows[-1][0], prepare=handle.flush)
 
     def truncate(self, before_step: int) -> None:
         """Drop queued and written metric rows with ``step >= before_step`` (used on resume)."""
