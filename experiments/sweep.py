@@ -272,7 +272,7 @@ class _LocalExecutor:
 
     def __init__(self) -> None:
         self._context = multiprocessing.get_context("spawn")
-        self._running: dict[Any, tuple[Trial, Any]] = {}
+        self._running: dict[multiprocessing.connection.Connection, tuple[Trial, Any]] = {}
 
     def submit(self, trial: Trial, job: Job) -> None:
         recv, send = self._context.Pipe(duplex=False)
@@ -286,12 +286,13 @@ class _LocalExecutor:
         self._running[recv] = (trial, process)
 
     def wait(self) -> list[tuple[Trial, dict[str, Any]]]:
-        ready = multiprocessing.connection.wait(list(self._running))
+        ready = set(multiprocessing.connection.wait(list(self._running)))
         done = []
-        for conn in ready:
+        for conn in [c for c in self._running if c in ready]:
             trial, process = self._running.pop(conn)
+            outcome: dict[str, Any]
             try:
-                outcome = conn.recv()
+                outcome = dict(conn.recv())
             except (EOFError, OSError):
                 process.join(timeout=30)
                 code = process.exitcode

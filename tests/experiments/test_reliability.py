@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from experiments.results import open_results
 from experiments.runner import RunError, RunResult, resume_run, run_experiment
 
 KILL = ["steps=60", "checkpoint_every=20", "log_every=5"]
+Starter = Callable[[str, Path], "subprocess.Popen[bytes]"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 
 
 @pytest.fixture
-def paused(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
+def paused(tmp_path: Path) -> Iterator[Starter]:
     """Start ``neurosim run`` in a subprocess that pauses at a fault point; kill it at the end."""
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -50,8 +51,8 @@ def paused(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
         }
         cmd = [sys.executable, "-m", "experiments.cli", "run", "image_fit", "--preset", "tiny"]
         cmd += [*KILL, "--run-dir", str(run_dir)]
-        log = open(tmp_path / "child.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        with open(tmp_path / "child.log", "w") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         procs.append(proc)
         deadline = time.monotonic() + 120
         while not marker.exists():
@@ -85,7 +86,7 @@ def _same_run(a: RunResult, b: RunResult) -> None:
 
 
 def test_sigkill_inside_a_results_write_resumes_bit_identical(
-    tmp_path: Path, paused: callable, reference: RunResult
+    tmp_path: Path, paused: Starter, reference: RunResult
 ) -> None:
     run_dir = tmp_path / "run"
     # Pause inside the HDF5 edit that adds the rows up to step 39 (written before the step-40
@@ -105,7 +106,7 @@ def test_sigkill_inside_a_results_write_resumes_bit_identical(
 
 def test_sigkill_inside_a_checkpoint_write_and_a_second_process_is_refused(
     tmp_path: Path,
-    paused: callable,
+    paused: Starter,
     reference: RunResult,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
