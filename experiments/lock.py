@@ -97,6 +97,29 @@ class DirectoryLock:
         self.release()
 
 
+def lock_holder(folder: str | os.PathLike[str]) -> int | None:
+    """PID of the live process holding ``folder``'s lock, or ``None`` when nobody holds it.
+
+    Read-only: it never creates a lock file (a status ``running`` with no holder means the
+    process died and the run waits for ``--resume``).
+    """
+    path = Path(folder) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _read_pid(fd)
+        return pid if pid is not None else -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode(errors="replace").strip()

@@ -65,6 +65,20 @@ def _family_figures(results: Results) -> dict[str, Any]:
     return cls.figures(results)
 
 
+def _status_line(results: Results) -> str:
+    """The status, and for a ``running`` run whether a process is still on it."""
+    status = results.status
+    if status != "running":
+        return status
+    from experiments.lock import lock_holder
+
+    run_dir = results.path.parent
+    pid = lock_holder(run_dir)
+    if pid is not None:
+        return f"running (PID {pid})" if pid > 0 else "running"
+    return f"running, but no process is on it: continue with `neurosim run --resume {run_dir}`"
+
+
 def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
     """Summary text of a run (or a sweep), writing PNG plots to ``<run>/plots/`` when asked."""
     path = Path(run_dir)
@@ -79,7 +93,7 @@ def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
     lines = [
         f"run          {results.path.parent}",
         f"experiment   {results.attrs.get('experiment', '?')}",
-        f"status       {results.status}",
+        f"status       {_status_line(results)}",
     ]
     if results.attrs.get("status_reason"):
         step = results.attrs.get("status_step")

@@ -24,6 +24,7 @@ from experiments.config import ConfigError
 from experiments.lock import DirectoryInUseError
 from experiments.results import open_results
 from experiments.runner import RunError, RunResult, resume_run, run_experiment
+from experiments.show import show_run
 
 KILL = ["steps=60", "checkpoint_every=20", "log_every=5"]
 Starter = Callable[[str, Path], "subprocess.Popen[bytes]"]
@@ -123,8 +124,10 @@ def test_sigkill_inside_a_checkpoint_write_and_a_second_process_is_refused(
     err = capsys.readouterr().err
     assert f"is in use by PID {proc.pid}" in err and "Traceback" not in err
     assert open_results(run_dir).status == "running"  # the refused process changed nothing
+    assert f"status       running (PID {proc.pid})" in show_run(run_dir, plots=False)
 
     _kill(proc)
+    assert "no process is on it: continue with" in show_run(run_dir, plots=False)
     resumed = resume_run(run_dir)  # the lock died with its owner
     assert resumed.resumed_from == 20
     _same_run(resumed, reference)
