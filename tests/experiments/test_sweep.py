@@ -19,6 +19,7 @@ import pytest
 
 from experiments.cli import main
 from experiments.config import ConfigError
+from experiments.lock import DirectoryInUseError, DirectoryLock
 from experiments.results import open_results
 from experiments.show import show_run
 from experiments.sweep import expand_grid, read_sweep, resume_sweep, run_sweep, split_values
@@ -86,6 +87,15 @@ def test_cli_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "size" in out and "psnr" in out and "sweep:" in out
 
+    missing = tmp_path / "missing.png"
+    args = ["sweep", "image_fit", "--preset", "tiny", f"image=camera,{missing}", "size=16"]
+    args += ["steps=3", "executor=serial", "--retries", "1", "--runs-dir", str(tmp_path / "b")]
+    assert main(args) == 1  # a trial did not finish
+    err = capsys.readouterr().err
+    assert "1 of 2 trials did not finish" in err and "neurosim sweep --resume" in err
+    (sweep_dir,) = (tmp_path / "b" / "sweeps").iterdir()
+    assert [r["attempts"] for r in read_sweep(sweep_dir)] == [1, 2]
+
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
@@ -145,6 +155,11 @@ def test_one_failing_trial_is_recorded_retried_and_finished_on_resume(
     assert "1 finished, 1 failed" in show_run(result.sweep_dir)
     manifest = json.loads((result.sweep_dir / "manifest.json").read_text())
     assert [t["status"] for t in manifest["trials"]] == ["finished", "failed"]
+
+    # One driver at a time: a second resume of a sweep in use is refused with the PID.
+    with DirectoryLock(result.sweep_dir, "sweep"):
+        with pytest.raises(DirectoryInUseError, match=f"in use by PID {os.getpid()}"):
+            resume_sweep(result.sweep_dir)
 
     # The cause is fixed: --resume runs only the failed trial.
     good_file = Path(table[0]["run_dir"]) / "results.h5"
