@@ -238,7 +238,7 @@ def check_resume_config(
             the step of the checkpoint being resumed.
     """
     old, new = _flatten(original), _flatten(edited)
-    for key in old.keys() & new.keys():
+    for key in (k for k in new if k in old):  # in the config's own order
         if old[key] == new[key] or key in MUTABLE_ON_RESUME:
             continue
         raise ConfigError(
