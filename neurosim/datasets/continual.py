@@ -219,7 +219,9 @@ def split_tasks(
     present = set(torch.unique(y).tolist())
     missing = sorted(set(flat) - present)
     if missing:
-        raise InputError(f"classes {missing} have no digits in the source (it has {sorted(present)})")
+        raise InputError(
+            f"classes {missing} have no digits in the source (it has {sorted(present)})"
+        )
     train_idx, test_idx = split_indices(len(y), n_test, split_seed)
     tasks = []
     for group in groups:

@@ -18,7 +18,6 @@ from neurosim.datasets import (
 )
 
 
-
 def _synthetic(n: int = 300, seed: int = 0) -> MnistSplit:
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
@@ -67,7 +66,13 @@ def test_permuted_mnist_on_the_shared_digits_is_8000_train_2000_test_per_task() 
 def test_split_tasks_hold_their_pair_and_partition_the_split() -> None:
     source = _synthetic(500)
     tasks = split_tasks(source, n_test=100, split_seed=2)
-    assert [t.name for t in tasks] == ["split-0/1", "split-2/3", "split-4/5", "split-6/7", "split-8/9"]
+    assert [t.name for t in tasks] == [
+        "split-0/1",
+        "split-2/3",
+        "split-4/5",
+        "split-6/7",
+        "split-8/9",
+    ]
     train_all: set[int] = set()
     test_all: set[int] = set()
     for task in tasks:
