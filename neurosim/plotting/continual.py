@@ -77,7 +77,7 @@ def _per_method(values: object, n_methods: int, name: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] != n_methods or a.shape[1] == 0:
         raise InputError(
             f"{name} must be [methods] or [methods, seeds] with {n_methods} methods, "
-            f"got shape {np.shape(values)}"
+            f"got shape {np.asarray(values).shape}"
         )
     return a
 
