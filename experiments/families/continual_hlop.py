@@ -28,7 +28,9 @@ After each task the model is tested on every task seen so far; the rows form the
 ``split_seed`` / ``permutation_seed``).
 
 Results: arrays ``accuracy_matrix_<method>`` ``[n_seeds, T, T]`` (NaN where not measured) and
-``train_seconds_<method>`` ``[n_seeds]``; summary ``acc_<method>``, ``bwt_<method>`` (not for
+``train_seconds_<method>`` / ``train_cpu_seconds_<method>`` ``[n_seeds]`` (wall-clock and
+process CPU seconds of the training steps and task-end consolidation; on a shared machine only
+the CPU seconds compare between methods); summary ``acc_<method>``, ``bwt_<method>`` (not for
 ``joint``), ``la_<method>`` (learning accuracy), with ``_sd`` over seeds when ``n_seeds > 1``.
 
 ``steps`` is derived: ``n_seeds * len(methods) * n_tasks * steps_per_task`` (a value given in a
@@ -367,6 +369,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         shape = (c.n_seeds, c.n_tasks, c.n_tasks)
         self.matrices = {m: np.full(shape, np.nan) for m in c.methods}
         self.seconds = {m: np.zeros(c.n_seeds) for m in c.methods}
+        self.cpu_seconds = {m: np.zeros(c.n_seeds) for m in c.methods}
         self.run_key: tuple[int, int] | None = None
         self.trainer = None
         self._joint: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
@@ -432,6 +435,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
             self.ewc = EWC(self.model, c.ewc.strength, c.ewc.gamma)
         self.run_key = (seed_i, method_i)
         self.run_seconds = 0.0
+        self.run_cpu_seconds = 0.0
 
     def _rows(self, task: int) -> list[int]:
         schedule = self.config.hlop.rows
@@ -518,11 +522,12 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
             self._begin_task(task)
         assert self.trainer is not None
         self.model.train()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         metrics = self.trainer.train_step(local, self.loss)
         if local == c.steps_per_task - 1:
             self.trainer.run_callbacks(CallbackLocation.END_OF_TASK, local)
         self.run_seconds += time.perf_counter() - start
+        self.run_cpu_seconds += time.process_time() - cpu_start
         metrics.update(task=float(task), method=float(method_i), seed=float(self.seeds[seed_i]))
         if local == c.steps_per_task - 1:
             ended = self._end_task(task)
@@ -566,7 +571,9 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         out = {"seen_accuracy": float(np.mean(accs)), "task_accuracy": accs[-1]}
         if task == c.n_tasks - 1:
             self.seconds[self.method][self.seed_i] = self.run_seconds
+            self.cpu_seconds[self.method][self.seed_i] = self.run_cpu_seconds
             out[f"train_seconds_{self.method}"] = self.run_seconds
+            out[f"train_cpu_seconds_{self.method}"] = self.run_cpu_seconds
             self.save_array(f"accuracy_matrix_{self.method}", self.matrices[self.method])
         return out
 
@@ -606,6 +613,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         for method in self.matrices:
             arrays[f"accuracy_matrix_{method}"] = self.matrices[method]
             arrays[f"train_seconds_{method}"] = self.seconds[method]
+            arrays[f"train_cpu_seconds_{method}"] = self.cpu_seconds[method]
         return arrays
 
     def state_dict(self) -> dict[str, Any]:
@@ -613,6 +621,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         state: dict[str, Any] = {
             "matrices": {m: torch.from_numpy(v.copy()) for m, v in self.matrices.items()},
             "seconds": {m: torch.from_numpy(v.copy()) for m, v in self.seconds.items()},
+            "cpu_seconds": {m: torch.from_numpy(v.copy()) for m, v in self.cpu_seconds.items()},
             "run_key": list(self.run_key) if self.run_key else None,
         }
         if self.run_key is not None:
@@ -624,6 +633,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
                 task=self.task,
                 in_task=self.trainer is not None,
                 run_seconds=self.run_seconds,
+                run_cpu_seconds=self.run_cpu_seconds,
                 requires_grad={n: p.requires_grad for n, p in self.model.named_parameters()},
             )
             for name in ("hlop", "gpm", "ewc"):
@@ -636,6 +646,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         """Restore :meth:`state_dict` (after :meth:`setup`)."""
         self.matrices = {m: v.numpy().copy() for m, v in state["matrices"].items()}
         self.seconds = {m: v.numpy().copy() for m, v in state["seconds"].items()}
+        self.cpu_seconds = {m: v.numpy().copy() for m, v in state["cpu_seconds"].items()}
         if state["run_key"] is None:
             return
         seed_i, method_i = (int(v) for v in state["run_key"])
@@ -654,6 +665,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         self.order = state["order"].clone() if state["order"] is not None else None
         self.cursor = int(state["cursor"])
         self.run_seconds = float(state["run_seconds"])
+        self.run_cpu_seconds = float(state["run_cpu_seconds"])
 
     @classmethod
     def figures(cls, results: Results) -> dict[str, Figure]:
