@@ -6,8 +6,9 @@ that learn the principal subspace of the layer's presynaptic activity with Oja's
 start of each task new rows are added; during the task only they learn (the rows of earlier
 tasks are frozen) and the weight updates are projected off the frozen rows,
 ``dW <- dW (I - H_f^T H_f)`` (:class:`~neurosim.plasticity.projection.GradientProjection`); at
-the end of the task the new rows are frozen too (merged). So the layer's response to the
-activity of earlier tasks is kept, to the accuracy with which ``H_f`` spans it.
+the end of the task the new rows are frozen too (merged; by default re-orthonormalised, so the
+projection is exact onto their span). So the layer's response to the activity of earlier tasks
+is kept, to the accuracy with which ``H_f`` spans it.
 
 From plain PyTorch::
 
@@ -17,7 +18,7 @@ From plain PyTorch::
         for x, y in batches(task):
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(); loss.backward()
-            apply_grad_transforms(model)      # the projection (mode="weight")
+            apply_grad_transforms(model)      # the weight-mode projections
             optimizer.step()
             hlop.hebbian_update()             # Oja's rule on this batch's activity
         hlop.end_task()

@@ -12,11 +12,13 @@ The pieces shared by :class:`~neurosim.plasticity.hlop.HLOP` (Hebbian subspace) 
   - ``"weight"``: a gradient transform (:func:`neurosim.backend.register_grad_transform`) on the
     layer's ``weight``; it runs after backward (and after DDP's all-reduce), before the
     optimizer, when :func:`neurosim.backend.apply_grad_transforms` is called (the trainer does).
-    Cost per step: ``2 * out * d * k`` multiply-adds.
+    Cost per step: ``out * d * r`` multiply-adds, ``r`` the cost of the cheapest
+    :class:`Projector` form (``2k`` with ``B``, ``d`` with ``B^T B``, ``2 (d - k)`` with the
+    orthonormal complement).
   - ``"input"``: the paper's form, ``dW = g (x - B^T B x)^T``: a forward hook adds, inside
     autograd, a weight-gradient term ``-g (B^T B x)^T`` to the layer's output node, so the
     gradient that reaches ``weight.grad`` (and DDP's all-reduce, and the fp16 scaler) is already
-    projected; nothing to call after backward. Cost: ``N * d * (2k + out)`` for ``N`` input rows.
+    projected; nothing to call after backward. Cost: ``N * d * (r + out)`` for ``N`` input rows.
   - ``"auto"`` (the default of :class:`ProjectionMethod`): the cheaper of the two, per layer and
     call. Small batches into wide layers (an MLP's first layer) favour input mode; many rows
     (conv patches, time steps) favour weight mode. With ``apply_grad_transforms`` called as in
