@@ -57,7 +57,7 @@ def _axis(
 ):
     """Cell index, interpolation weight ``t`` and ``dt/dx`` of axis ``d`` for a block of points."""
     xd = tl.load(x_ptr + offs * D + d, mask=mask, other=0.0).to(ACC)
-    pos = xd * scale + 0.5
+    pos = tl.fma(xd, scale, 0.5)  # one rounding, as tiny-cuda-nn's fmaf(scale, x, 0.5f)
     cell = tl.floor(pos)
     frac = pos - cell
     if SMOOTH:

@@ -17,6 +17,14 @@ smoothstep ``S(t) = t^2 (3 - 2t)`` (``smoothstep``). This is tiny-cuda-nn's ``Ha
 convention exactly (``grid.h``): ``s_l`` counts cells, ``r_l`` vertices per axis, and the
 ``+ 1/2`` staggers the levels against each other.
 
+Arithmetic, as tiny-cuda-nn's: ``s_l`` in float32 with the C library's ``log2f``/``exp2f``
+(:func:`level_scales`; the host code that sizes the tables), so resolutions, table sizes and
+offsets equal tiny-cuda-nn's for every configuration; the position ``p = s_l x + 1/2`` is
+rounded once, as its ``fmaf`` (:func:`grid_position`; ``tl.fma`` in the Triton kernel).
+tiny-cuda-nn's CUDA kernels recompute ``s_l`` on the device with fast-math ``exp2f``, which for
+a ``per_level_scale`` that is not a power of two can differ from the host value in the last
+bits; positions here use the host value.
+
 The index of a vertex ``u`` at level ``l``:
 
 * **dense** when the level's vertices fit its table (``r_l^D <= T_l``):
@@ -57,8 +65,9 @@ Example (one level, dense, 1-D, ``b = 2``: ``s = 1``, ``r = 2``, ``T = 8``): at 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -172,7 +181,9 @@ class HashGridConfig:
         """Pick ``per_level_scale = (max_resolution / base_resolution) ** (1 / (L - 1))``.
 
         With the tiny-cuda-nn convention the finest level then has ``s = max_resolution - 1``
-        cells and ``max_resolution`` vertices per axis (up to float rounding).
+        cells and ``max_resolution`` vertices per axis, up to float32 rounding: tiny-cuda-nn
+        (and so this grid) may land one vertex above, e.g. ``from_max_resolution(2, 128, 8, 2)``
+        has 129 vertices at its finest level (``s_7 = 128.00002``).
 
         >>> HashGridConfig.from_max_resolution(3, 2048, 16, 16).levels[-1].resolution
         2048
@@ -225,20 +236,76 @@ class HashGridConfig:
 _LEVEL_CACHE: dict[HashGridConfig, tuple[HashGridLevel, ...]] = {}
 
 
+def _c_float_function(name: str) -> Callable[[float], float] | None:
+    """``float name(float)`` from the C math library (what tiny-cuda-nn's host code calls), or
+    ``None`` where no C math library can be loaded."""
+    import ctypes
+    import ctypes.util
+
+    for lib_name in (ctypes.util.find_library("m"), ctypes.util.find_library("c"), "ucrtbase"):
+        if not lib_name:
+            continue
+        try:
+            function = getattr(ctypes.CDLL(lib_name), name)
+        except (OSError, AttributeError):
+            continue
+        function.restype = ctypes.c_float
+        function.argtypes = [ctypes.c_float]
+        return cast(Callable[[float], float], function)
+    return None
+
+
+def _rounded_float64(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[float], float]:
+    """The float64 result of ``function`` rounded to float32 (the fallback without a C library)."""
+
+    def call(value: float) -> float:
+        return float(np.float32(function(np.array(np.float32(value), dtype=np.float64))))
+
+    return call
+
+
+_LOG2F = _c_float_function("log2f") or _rounded_float64(np.log2)
+_EXP2F = _c_float_function("exp2f") or _rounded_float64(np.exp2)
+
+
+def level_scales(
+    n_levels: int, base_resolution: int, per_level_scale: float
+) -> tuple[np.float32, ...]:
+    """``s_l`` exactly as tiny-cuda-nn's host code computes them (``grid_scale`` in
+    ``common_device.h``): every step rounded to float32,
+
+    ``s_l = exp2f(float(l) * log2f(float(g))) * float(b) - 1.0f``
+
+    with ``log2f``/``exp2f`` the C math library's own functions (called through ``ctypes``):
+    numpy's float32 ``log2``/``exp2`` are vectorised approximations that differ from the C
+    library in the last bit for about 1 argument in 10, which moves a level across an integer
+    (e.g. ``g = 64^(1/7)``, ``b = 2``: ``s_7 = 128.00002``, 129 vertices, not 128). Where no C
+    math library loads, the float64 result rounded to float32 stands in (equal to glibc's in
+    all but about 1 argument in 200).
+    """
+    log2_scale = np.float32(_LOG2F(float(np.float32(per_level_scale))))
+    base = np.float32(base_resolution)
+    one = np.float32(1.0)
+    scales = []
+    for level in range(n_levels):
+        exponent = np.float32(np.float32(level) * log2_scale)
+        growth = np.float32(_EXP2F(float(exponent)))
+        scales.append(np.float32(np.float32(growth * base) - one))
+    return tuple(scales)
+
+
 def _levels(config: HashGridConfig) -> tuple[HashGridLevel, ...]:
     cached = _LEVEL_CACHE.get(config)
     if cached is not None:
         return cached
     dim = config.in_dim
     max_rows = 1 << config.log2_hashmap_size
-    # tiny-cuda-nn keeps per_level_scale as a float and takes std::log2 of it (float maths)
-    log2_scale = np.log2(np.float32(config.per_level_scale))
     levels = []
     offset = 0
-    for level in range(config.n_levels):
-        # tiny-cuda-nn: exp2f(level * log2_per_level_scale) * base_resolution - 1.0f (float32)
-        growth = np.exp2(np.float32(level) * log2_scale, dtype=np.float32)
-        scale = np.float32(growth * np.float32(config.base_resolution)) - np.float32(1.0)
+    scales = level_scales(config.n_levels, config.base_resolution, config.per_level_scale)
+    for scale in scales:
+        # tiny-cuda-nn: resolution = ceilf(scale) + 1; params_in_level = next_multiple(
+        # min(resolution^D, 2^31 - 1), 8), then min(., 2^log2_hashmap_size) for hash grids
         resolution = math.ceil(float(scale)) + 1
         dense_rows = min(resolution**dim, 2**31 - 1)
         size = min(_next_multiple(dense_rows, 8), max_rows)
@@ -314,6 +381,37 @@ def _signed32(value: int) -> int:
 _PRIMES32 = tuple(_signed32(p) for p in PRIMES)
 
 
+def grid_position(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale * x + 1/2`` rounded once, as tiny-cuda-nn's ``fmaf(scale, x, 0.5f)``.
+
+    For float32 ``x`` (and ``scale``, a float32 value) the product is exact in float64 (24 + 24
+    significant bits), so ``r = fl64(p + 1/2)`` is the only rounding before the cast to float32;
+    casting ``r`` directly could round twice (a float64 result that lands exactly on a float32
+    tie). Rounding ``r`` to odd first removes that: with ``t = r - 1/2`` (exact, Sterbenz) the
+    error of ``r`` is ``p - t`` (exact, Fast2Sum, for ``p >= 0``); when it is non-zero the last
+    bit of ``r`` is set on the side of the exact value, and a float64 value rounded to odd
+    rounds correctly to float32 (53 >= 24 + 2 bits; Boldo and Melquiond 2008). Other dtypes
+    (float64) compute ``scale * x + 1/2`` in their own precision. Where ``x`` takes part in
+    autograd the result is ``x * scale + 1/2`` plus the (detached) rounding correction, so its
+    derivative is ``scale``.
+
+    >>> grid_position(torch.tensor([0.25]), 15.0).tolist()
+    [4.25]
+    """
+    if x.dtype != torch.float32:
+        return x * scale + 0.5
+    p = x.to(torch.float64) * scale
+    r = p + 0.5
+    t = r - 0.5
+    bits = r.view(torch.int64)
+    odd = (bits - (p < t).to(torch.int64)) | (p != t).to(torch.int64)
+    exact = odd.view(torch.float64).to(torch.float32)
+    if x.requires_grad and torch.is_grad_enabled():
+        naive = x * scale + 0.5
+        return naive + (exact - naive).detach()
+    return exact
+
+
 def _outer(parts: list[torch.Tensor]) -> torch.Tensor:
     """``[2, N]`` per axis -> ``[2, ..., 2, N]`` products (axis ``d`` of the result is dim ``d``)."""
     out = parts[0]
@@ -337,7 +435,7 @@ def _corner_geometry(
     A known ``index`` (saved by the forward) is returned as is instead of being recomputed.
     """
     dim, n = xt.shape
-    pos = xt * level.scale + 0.5  # >= 0.5 on the domain: truncation is floor
+    pos = grid_position(xt, level.scale)  # >= 0.5 on the domain: truncation is floor
     frac = torch.frac(pos)
     if index is None:
         index = _corner_index(pos, level)
