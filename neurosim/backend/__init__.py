@@ -4,6 +4,12 @@
 """
 
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
+from neurosim.backend.debug import (
+    debug_checks,
+    debug_checks_setting,
+    set_debug_checks,
+    value_checks,
+)
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
 from neurosim.backend.grad import (
@@ -44,6 +50,8 @@ __all__ = [
     "check_tensor",
     "compile_available",
     "compile_backend",
+    "debug_checks",
+    "debug_checks_setting",
     "has_grad_transforms",
     "is_finite",
     "kernels",
@@ -53,7 +61,9 @@ __all__ = [
     "resolve_dtype",
     "seed_everything",
     "seeded",
+    "set_debug_checks",
     "set_deterministic",
     "triton_available",
     "triton_backend",
+    "value_checks",
 ]
