@@ -412,7 +412,7 @@ def grid_position(x: torch.Tensor, scale: float) -> torch.Tensor:
     r = p + 0.5
     t = r - 0.5
     bits = r.view(torch.int64)
-    odd = (bits - (p < t).to(torch.int64)) | (p != t).to(torch.int64)
+    odd = (bits - (p < t).to(torch.int64)) | (p != t)
     exact = odd.view(torch.float64).to(torch.float32)
     if x.requires_grad and torch.is_grad_enabled():
         naive = x * scale + 0.5
@@ -504,20 +504,81 @@ the backward recomputes them."""
 _CONTAINERS = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
 
 
+SCATTER_GROUP_BYTES = 1 << 28
+"""The backward scatters the table gradient of up to ``torch.get_num_threads()`` levels in one
+call (one level per thread); its int64 rows and values take ``12 2^D N`` bytes per level in
+fp32, and a group holds at most this many bytes."""
+
+
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table [T, F]`` rows at ``index [C, N]`` -> ``[C, N, F]`` (not differentiable).
 
     A row of ``2, 4, 8`` or ``16`` bytes is moved as one element of a same-sized container dtype
-    (one random access per corner instead of ``F``).
+    (one random access per corner instead of ``F``). ``torch.gather`` over the ``C`` corner
+    rows of the table broadcast to ``[C, T]`` runs its rows on the intra-op threads (a 1-D
+    ``index_select``/``gather`` is one serial loop on the CPU).
     """
     c, n = index.shape
-    feats = table.shape[1]
+    feats, size = table.shape[1], table.shape[0]
+    rows = index.to(torch.int64)
     container = _CONTAINERS.get(feats * table.element_size())
-    flat = index.reshape(-1)
     if container is not None and table.is_contiguous():
-        rows = table.view(container).view(-1).index_select(0, flat)
-        return rows.view(table.dtype).view(c, n, feats)
-    return table.index_select(0, flat).view(c, n, feats)
+        flat = table.view(container).view(-1)
+        picked = torch.gather(flat.expand(c, size), 1, rows)
+        return picked.view(table.dtype).view(c, n, feats)
+    out = torch.empty(c, n, feats, dtype=table.dtype, device=table.device)
+    for f in range(feats):
+        torch.gather(table[:, f].expand(c, size), 1, rows, out=out[..., f])
+    return out
+
+
+def _level_groups(config: HashGridConfig, n: int, acc: torch.dtype) -> list[list[int]]:
+    """Consecutive levels whose table gradients one ``scatter_add_`` call computes together
+    (one level per intra-op thread)."""
+    per_level = (n << config.in_dim) * (8 + torch.finfo(acc).bits // 8)
+    size = max(1, min(torch.get_num_threads(), SCATTER_GROUP_BYTES // max(per_level, 1)))
+    levels = list(range(config.n_levels))
+    return [levels[i : i + size] for i in range(0, len(levels), size)]
+
+
+def _scatter_levels(
+    grad_table: torch.Tensor,
+    levels: list[HashGridLevel],
+    indices: list[torch.Tensor],
+    weights: list[torch.Tensor],
+    g: list[torch.Tensor],
+) -> None:
+    """``grad_table[offset_l + index_l, f] += weight_l * g_l[f]`` for a group of levels.
+
+    ``grad_table [n_rows, F]`` (zeros where the group writes), ``indices``/``weights``
+    ``[C, N]`` and ``g`` ``[F, N]`` per level. The group's levels are the rows of one
+    ``scatter_add_`` along dim 1, which runs its rows in parallel (a 1-D ``index_add_`` or
+    ``scatter_add_`` is a serial loop on the CPU). Hashed levels have equal sizes and adjacent
+    rows, so their rows are a view of ``grad_table``; others scatter into a padded buffer that
+    is copied back.
+    """
+    count, feats = len(levels), grad_table.shape[1]
+    entries = indices[0].numel()
+    width = max(lv.size for lv in levels)
+    first = levels[0].offset
+    adjacent = all(
+        lv.size == width and lv.offset == first + j * width for j, lv in enumerate(levels)
+    )
+    if adjacent:
+        target = grad_table[first : first + count * width].view(count, width, feats)
+    else:
+        target = grad_table.new_zeros(count, width, feats)
+    rows = torch.empty(count, entries, dtype=torch.int64, device=grad_table.device)
+    for j, index in enumerate(indices):
+        rows[j].view(index.shape).copy_(index)
+    values = torch.empty(count, entries, dtype=grad_table.dtype, device=grad_table.device)
+    for f in range(feats):
+        for j, weight in enumerate(weights):
+            torch.mul(weight, g[j][f], out=values[j].view(weight.shape))
+        target[..., f].scatter_add_(1, rows, values)
+    if not adjacent:
+        for j, lv in enumerate(levels):
+            grad_table[lv.offset : lv.offset + lv.size] = target[j, : lv.size]
 
 
 def hashgrid_encode_autograd(
@@ -617,28 +678,47 @@ def _hashgrid_backward(
         torch.zeros(config.n_rows, feats, dtype=acc, device=x.device) if need_params else None
     )
     grad_xt: torch.Tensor | None = None
-    for i, level in enumerate(config.levels):
-        if weights is not None and indices is not None and not need_x and not differentiable:
-            derivs: list[torch.Tensor] = []
-            index, weight = indices[i], weights[i]  # the forward's, as they were
-        else:
-            known = indices[i] if indices is not None else None
-            index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
-        flat = index.reshape(-1)
-        rows = slice(level.offset, level.offset + level.size)
-        if grad_table is not None:
-            for f in range(feats):
-                grad_table[rows, f].index_add_(0, flat, (weight * g[i, f]).reshape(-1))
-        if need_x:
-            if differentiable:
-                vals = table[rows].index_select(0, flat).view(index.shape[0], n, feats).to(acc)
+    all_levels = config.levels
+    for group in _level_groups(config, n, acc):
+        group_indices: list[torch.Tensor] = []
+        group_weights: list[torch.Tensor] = []
+        for i in group:
+            level = all_levels[i]
+            if weights is not None and indices is not None and not need_x and not differentiable:
+                derivs: list[torch.Tensor] = []
+                index, weight = indices[i], weights[i]  # the forward's, as they were
             else:
-                vals = _gather_rows(table[rows], index).to(acc)
-            gv = vals[..., 0] * g[i, 0]
-            for f in range(1, feats):
-                gv = gv + vals[..., f] * g[i, f]
-            level_grad = torch.stack([(dw * gv).sum(0) for dw in derivs])  # [D, N]
-            grad_xt = level_grad if grad_xt is None else grad_xt + level_grad
+                known = indices[i] if indices is not None else None
+                index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
+            rows = slice(level.offset, level.offset + level.size)
+            if grad_table is not None:
+                if differentiable:  # the graph of this backward is recorded: index_add_
+                    flat = index.reshape(-1)
+                    for f in range(feats):
+                        grad_table[rows, f].index_add_(0, flat, (weight * g[i, f]).reshape(-1))
+                else:
+                    group_indices.append(index)
+                    group_weights.append(weight)
+            if need_x:
+                if differentiable:
+                    flat = index.reshape(-1)
+                    vals = table[rows].index_select(0, flat).view(index.shape[0], n, feats)
+                    vals = vals.to(acc)
+                else:
+                    vals = _gather_rows(table[rows], index).to(acc)
+                gv = vals[..., 0] * g[i, 0]
+                for f in range(1, feats):
+                    gv = gv + vals[..., f] * g[i, f]
+                level_grad = torch.stack([(dw * gv).sum(0) for dw in derivs])  # [D, N]
+                grad_xt = level_grad if grad_xt is None else grad_xt + level_grad
+        if grad_table is not None and group_indices:
+            _scatter_levels(
+                grad_table,
+                [all_levels[i] for i in group],
+                group_indices,
+                group_weights,
+                [g[i] for i in group],
+            )
     gx = grad_xt.t().to(x.dtype) if grad_xt is not None else None
     gp = grad_table.view(-1).to(params.dtype) if grad_table is not None else None
     return gx, gp
