@@ -50,9 +50,11 @@ Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.re
 * ``torch``: the reference, a custom autograd function with few temporaries, all laid out
   ``[2^D, N]`` with the points innermost (rows and weights built by broadcasting over the
   corners, one gather per level; the backward reuses the forward's rows and weights, or
-  recomputes them above :data:`SAVED_INDEX_BYTES`, and scatters with ``index_add_``). Its backward is itself
-  differentiable, so double backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto``
-  picks it on the CPU.
+  recomputes them above :data:`SAVED_INDEX_BYTES`). On the CPU it uses the intra-op threads:
+  gathers over the corner rows and one ``scatter_add_`` per group of levels (one level per
+  thread), where 1-D ``index_select``/``index_add_`` would run serially. Its backward is
+  itself differentiable (through ``index_add_`` when its graph is recorded), so double
+  backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto`` picks it on the CPU.
 * ``compile``: the plain differentiable maths (:func:`hashgrid_encode_autograd`) under
   ``torch.compile``; autograd derives the backward. ``auto`` picks it only on CUDA: on the CPU
   it compiles for minutes at large sizes and ran slower than the reference.
