@@ -39,10 +39,10 @@ tiny-cuda-nn's ``params``, so a ``tinycudann.Encoding`` parameter tensor loads d
 (:meth:`HashGrid.load_tcnn_params`). Initialisation is ``U(-1e-4, 1e-4)`` as in Instant-NGP.
 
 Input domain: ``x`` must lie in ``[0, 1]^D`` (no NaN). Checking that reads a value back to the
-host, so it follows :mod:`neurosim.backend.debug`: on CPU tensors (and everywhere in debug mode,
-``neurosim.backend.debug_checks()``) anything else raises :class:`~neurosim.backend.InputError`;
-on accelerators the forward never synchronises and unchecked out-of-domain input gives
-unspecified (but memory-safe) values. Outputs are ``[N, L * F]``, level-major
+host: on CPU tensors (no device sync there), and everywhere in debug mode
+(``neurosim.backend.debug_checks()``, :mod:`neurosim.backend.debug`), anything else raises
+:class:`~neurosim.backend.InputError`; on accelerators outside debug mode the forward never
+synchronises and out-of-domain input gives unspecified (but memory-safe) values. Outputs are ``[N, L * F]``, level-major
 (``y[:, l * F + f]``), again as tiny-cuda-nn.
 
 Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.registry`):
@@ -85,10 +85,10 @@ from neurosim.backend import (
     Selection,
     check_tensor,
     compile_backend,
+    debug_enabled,
     kernels,
     module_missing,
     triton_backend,
-    value_checks,
 )
 
 PRIMES: tuple[int, ...] = (1, 2654435761, 805459861, 3674653429)
@@ -334,12 +334,12 @@ def validate_hashgrid_encode(
     """Check ``x [N, D]`` (domain ``[0, 1]^D``, no NaN), ``params [n_params]`` and ``config``.
 
     Shape, dtype and device checks always run. The value checks (NaN, domain) need one
-    ``aminmax`` reduction read back by the host, so they follow the one switch of
-    :mod:`neurosim.backend.debug`: by default they run on CPU tensors (no device sync there)
-    and are skipped on accelerators; ``with neurosim.backend.debug_checks():`` runs them
-    everywhere, ``debug_checks(False)`` nowhere. Inside ``torch.compile`` they are skipped.
-    Unchecked out-of-domain input stays memory-safe (rows are reduced modulo the table) but
-    its output is unspecified.
+    ``aminmax`` reduction read back by the host: they run on CPU tensors, where that costs no
+    device synchronisation, and on accelerators only in debug mode (the one switch of
+    :mod:`neurosim.backend.debug`: ``with neurosim.backend.debug_checks():`` or
+    ``NEUROSIM_DEBUG=1``), so the accelerator forward never synchronises. Inside
+    ``torch.compile`` they are skipped. Unchecked out-of-domain input stays memory-safe (rows
+    are reduced modulo the table) but its output is unspecified.
     """
     if not isinstance(config, HashGridConfig):
         raise InputError(f"hashgrid config must be a HashGridConfig, got {type(config).__name__}")
@@ -357,7 +357,9 @@ def validate_hashgrid_encode(
         )
     if params.device != x.device:
         raise InputError(f"hashgrid params are on {params.device} but x is on {x.device}")
-    if x.numel() == 0 or not value_checks(x):
+    if x.numel() == 0 or torch.compiler.is_compiling():
+        return
+    if x.device.type != "cpu" and not debug_enabled():
         return
     lo, hi = torch.aminmax(x.detach())
     lo_value, hi_value = float(lo), float(hi)

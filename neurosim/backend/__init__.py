@@ -4,12 +4,7 @@
 """
 
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
-from neurosim.backend.debug import (
-    debug_checks,
-    debug_checks_setting,
-    set_debug_checks,
-    value_checks,
-)
+from neurosim.backend.debug import debug_checks, debug_enabled, set_debug_checks
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
 from neurosim.backend.grad import (
@@ -51,7 +46,7 @@ __all__ = [
     "compile_available",
     "compile_backend",
     "debug_checks",
-    "debug_checks_setting",
+    "debug_enabled",
     "has_grad_transforms",
     "is_finite",
     "kernels",
@@ -65,5 +60,4 @@ __all__ = [
     "set_deterministic",
     "triton_available",
     "triton_backend",
-    "value_checks",
 ]
