@@ -121,7 +121,7 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{model}, {torch.get_num_threads()} torch threads"
+    return f"{model}, {os.cpu_count()} CPUs"
 
 
 LOADED = 2.5
