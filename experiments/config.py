@@ -150,15 +150,45 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(f"config {prefix or 'root'} must be a mapping, got {type(data).__name__}")
     types_ = field_types(cls)
+    defaults = _section_defaults(cls)
     kwargs = {}
     for key, value in data.items():
         if key not in types_:
             raise _unknown_key(str(key), list(types_), prefix)
+        if key in defaults and isinstance(value, Mapping):
+            # a partial section overrides the family's default section, not the section class's
+            value = _deep_merge(to_dict(defaults[key]), value)
         kwargs[key] = coerce(value, types_[key], f"{prefix}{key}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config {cls.__name__}: {exc}") from exc
+
+
+def _section_defaults(cls: type) -> dict[str, Any]:
+    """Default values of the fields of ``cls`` that are config sections (dataclass instances)."""
+    found = {}
+    for f in dataclasses.fields(cls):
+        if f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found[f.name] = value
+    return found
+
+
+def _deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def to_dict(config: Any) -> dict[str, Any]:
