@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from neurosim.backend import Runtime
+from experiments.config import MAX_SEED, Checked, bounded, one_of
+from neurosim.backend import PRECISIONS, Runtime
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,11 +49,16 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
     """Fields every experiment config has (subclass it and add your own, all typed).
 
+    Declare each field's range with :func:`experiments.config.bounded` or
+    :func:`~experiments.config.one_of` (and cross-field checks in ``validate()``): they are
+    checked when the config is built, before anything runs, and a bad value is an error naming
+    the key and the range. A subclass that changes a default keeps the range declared here.
+
     Attributes:
-        seed: seeds every RNG; same seed, same results (on the same device).
+        seed: seeds every RNG; same seed, same results (on the same device); in [0, 2**63 - 1].
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
         deterministic: torch deterministic algorithms.
@@ -62,13 +68,13 @@ class RunConfig:
         data_root: folder with external datasets (default: ``$NEUROSIM_DATA`` or ``../shared/data``).
     """
 
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = one_of("fp32", PRECISIONS)
     deterministic: bool = False
-    steps: int = 100
-    log_every: int = 10
-    checkpoint_every: int = 50
+    steps: int = bounded(100, ge=1)
+    log_every: int = bounded(10, ge=1)
+    checkpoint_every: int = bounded(50, ge=0)
     data_root: str = ""
 
 

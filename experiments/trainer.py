@@ -44,6 +44,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from experiments.config import Checked, ConfigRangeError, bounded, check_config, one_of
 from neurosim.backend import InputError, NeurosimError, Runtime, apply_grad_transforms
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -60,7 +61,7 @@ class DivergedError(NeurosimError, RuntimeError):
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     """Optimizer and learning-rate schedule of one parameter group.
 
     Attributes:
@@ -80,57 +81,42 @@ class OptimConfig:
         gamma: decay factor of ``step`` and ``exponential``.
     """
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    optimizer: Literal["adam", "adamw", "sgd"] = one_of("adam", OPTIMIZERS)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    momentum: float = 0.0
+    eps: float = bounded(1e-8, gt=0)
+    momentum: float = bounded(0.0, ge=0, lt=1)
     nesterov: bool = False
-    schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    step_size: int = 1000
-    gamma: float = 0.1
+    schedule: Literal["constant", "cosine", "step", "exponential"] = one_of("constant", SCHEDULES)
+    warmup_steps: int = bounded(0, ge=0)
+    min_lr_ratio: float = bounded(0.0, ge=0, le=1)
+    step_size: int = bounded(1000, ge=1)
+    gamma: float = bounded(0.1, gt=0, le=1)
 
-    def __post_init__(self) -> None:
-        validate_optim(self)
+    def validate(self) -> None:
+        """Cross-field checks: two Adam betas in [0, 1); Nesterov only for SGD with momentum."""
+        if len(self.betas) != 2 or not all(
+            isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas
+        ):
+            raise ConfigRangeError("betas", self.betas, "two numbers in [0, 1)")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ConfigRangeError(
+                "nesterov", self.nesterov, "false unless optimizer=sgd with momentum > 0"
+            )
 
 
 def validate_optim(cfg: OptimConfig, where: str = "optim") -> None:
-    """Range checks of an :class:`OptimConfig` (raises :class:`InputError` naming the key)."""
-
-    def bad(key: str, value: Any, expected: str) -> InputError:
-        return InputError(f"{where}.{key} = {value!r} is out of range; expected {expected}")
-
-    if cfg.optimizer not in OPTIMIZERS:
-        raise bad("optimizer", cfg.optimizer, f"one of {OPTIMIZERS}")
-    if cfg.schedule not in SCHEDULES:
-        raise bad("schedule", cfg.schedule, f"one of {SCHEDULES}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise bad("lr", cfg.lr, "a positive finite number")
-    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
-        raise bad("weight_decay", cfg.weight_decay, "a finite number >= 0")
-    if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
-        raise bad("betas", cfg.betas, "two numbers in [0, 1)")
-    if not (math.isfinite(cfg.eps) and cfg.eps > 0):
-        raise bad("eps", cfg.eps, "a positive finite number")
-    if not 0 <= cfg.momentum < 1:
-        raise bad("momentum", cfg.momentum, "a number in [0, 1)")
-    if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum <= 0):
-        raise bad("nesterov", cfg.nesterov, "false unless optimizer=sgd with momentum > 0")
-    if cfg.warmup_steps < 0:
-        raise bad("warmup_steps", cfg.warmup_steps, "an integer >= 0")
-    if not 0 <= cfg.min_lr_ratio <= 1:
-        raise bad("min_lr_ratio", cfg.min_lr_ratio, "a number in [0, 1]")
-    if cfg.step_size < 1:
-        raise bad("step_size", cfg.step_size, "an integer >= 1")
-    if not (math.isfinite(cfg.gamma) and 0 < cfg.gamma <= 1):
-        raise bad("gamma", cfg.gamma, "a number in (0, 1]")
+    """Check an :class:`OptimConfig` again (it may have been changed after construction);
+    raises :class:`~experiments.config.ConfigRangeError` naming the key under ``where``."""
+    try:
+        check_config(cfg)
+    except ConfigRangeError as exc:
+        raise exc.prefixed(f"{where}.") from None
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(Checked):
     """How the trainer steps (shared by every gradient-trained family).
 
     Attributes:
@@ -141,17 +127,9 @@ class TrainerConfig:
             host-device sync per step; set false to skip it).
     """
 
-    grad_clip: float = 0.0
-    accumulate: int = 1
+    grad_clip: float = bounded(0.0, ge=0)
+    accumulate: int = bounded(1, ge=1)
     check_finite: bool = True
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise InputError(
-                f"trainer.grad_clip = {self.grad_clip!r}; expected a finite number >= 0"
-            )
-        if self.accumulate < 1:
-            raise InputError(f"trainer.accumulate = {self.accumulate!r}; expected an integer >= 1")
 
 
 def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import bounded
 from experiments.distributed import shard
 from experiments.registry import register
 from experiments.trainer import OptimConfig, Trainer, TrainerConfig
@@ -121,12 +122,12 @@ class ImageFitConfig(RunConfig):
     """
 
     image: str = "camera"
-    size: int = 64
-    num_frequencies: int = 64
-    sigma: float = 10.0
-    hidden: int = 64
-    layers: int = 3
-    batch_size: int = 0
+    size: int = bounded(64, ge=2)
+    num_frequencies: int = bounded(64, ge=1)
+    sigma: float = bounded(10.0, gt=0)
+    hidden: int = bounded(64, ge=1)
+    layers: int = bounded(3, ge=1)
+    batch_size: int = bounded(0, ge=0)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-3))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     steps: int = 300
@@ -144,8 +145,6 @@ class ImageFit(Experiment[ImageFitConfig]):
 
     def setup(self) -> None:
         cfg = self.config
-        if cfg.size < 2:
-            raise InputError(f"image_fit size must be >= 2, got {cfg.size}")
         device = self.runtime.device
         image = load_image(cfg.image, cfg.size)
         self.shape = image.shape

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import MAX_SEED, ConfigRangeError, bounded, one_of
 from experiments.data import dataset_path
 from experiments.distributed import shard
 from experiments.registry import register
@@ -78,30 +79,37 @@ class SnnMnistConfig(RunConfig):
             into the results file at evaluation (0 = none).
     """
 
-    dataset: str = "mnist"
-    hidden: int = 512
-    time_steps: int = 8
-    encoding: str = "direct"
-    beta: float = 0.9
-    threshold: float = 1.0
-    surrogate: str = "arctan"
-    surrogate_slope: float = 2.0
-    batch_size: int = 128
+    dataset: str = one_of("mnist", DATASETS)
+    hidden: int = bounded(512, ge=1)
+    time_steps: int = bounded(8, ge=1)
+    encoding: str = one_of("direct", ENCODINGS)
+    beta: float = bounded(0.9, ge=0, le=1)
+    threshold: float = bounded(1.0, gt=0)
+    surrogate: str = one_of("arctan", SURROGATES)
+    surrogate_slope: float = bounded(2.0, gt=0)
+    batch_size: int = bounded(128, ge=1)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
             optimizer="adamw", lr=2e-3, schedule="cosine", warmup_steps=135
         )
     )
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    max_shift: int = 2
-    n_samples: int = 0
-    n_holdout: int = 2000
-    split_seed: int = 0
-    eval_batch_size: int = 1000
-    record_digits: int = 16
+    max_shift: int = bounded(2, ge=0, le=8)
+    n_samples: int = bounded(0, ge=0)
+    n_holdout: int = bounded(2000, ge=1)
+    split_seed: int = bounded(0, ge=0, le=MAX_SEED)
+    eval_batch_size: int = bounded(1000, ge=1)
+    record_digits: int = bounded(16, ge=0)
     steps: int = 900
     log_every: int = 10
     checkpoint_every: int = 300
+
+    def validate(self) -> None:
+        """The held-out part must leave digits to train on."""
+        if self.n_samples and self.n_holdout >= self.n_samples:
+            raise ConfigRangeError(
+                "n_holdout", self.n_holdout, f"an integer < n_samples = {self.n_samples}"
+            )
 
 
 class SpikingMLP(nn.Module):
@@ -143,22 +151,9 @@ class SnnMnist(Experiment[SnnMnistConfig]):
     description = "2-layer spiking classifier (LIF + LI readout) on MNIST, held-out accuracy"
 
     def setup(self) -> None:
-        """Load and split the digits, build the network, Adam and the data-order generator."""
-        c = self.config
-        if c.encoding not in ENCODINGS:
-            raise InputError(f"snn_mnist encoding must be one of {ENCODINGS}, got {c.encoding!r}")
-        if c.surrogate not in SURROGATES:
-            raise InputError(
-                f"snn_mnist surrogate must be one of {SURROGATES}, got {c.surrogate!r}"
-            )
-        for key in ("hidden", "time_steps", "batch_size", "eval_batch_size"):
-            if getattr(c, key) < 1:
-                raise InputError(f"snn_mnist {key} must be positive, got {getattr(c, key)}")
-        if not 0 <= c.max_shift <= 8:
-            raise InputError(f"snn_mnist max_shift must be in 0..8 pixels, got {c.max_shift}")
+        """Load and split the digits, build the network, its trainer and the data-order generator."""
+        c = self.config  # ranges and choices were checked when the config was built
         device = self.runtime.device
-        if c.dataset not in DATASETS:
-            raise InputError(f"snn_mnist dataset must be one of {DATASETS}, got {c.dataset!r}")
         if c.dataset == "mnist":
             data = load_mnist(dataset_path("mnist", c.data_root, layout=MNIST_LAYOUT), "t10k")
         else:

@@ -177,14 +177,25 @@ def test_split_is_disjoint_and_set_by_seed() -> None:
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"encoding": "poisson"}, "encoding"),
-        ({"surrogate": "relu"}, "surrogate"),
-        ({"batch_size": 5000}, "batch_size"),
-        ({"n_holdout": 1000}, "n_holdout"),
-        ({"data_root": "/nonexistent/data"}, "data_root"),
+        ({"encoding": "poisson"}, r"'encoding' = 'poisson' is not one of .*'direct'"),
+        ({"surrogate": "relu"}, r"'surrogate' = 'relu' is not one of .*'arctan'"),
+        ({"hidden": 0}, r"'hidden' = 0 is out of range; expected an integer >= 1"),
+        ({"beta": 1.5}, r"'beta' = 1.5 is out of range; expected a number in \[0, 1\]"),
+        ({"max_shift": 9}, r"'max_shift' = 9 .* in \[0, 8\]"),
+        ({"n_holdout": 1000}, r"'n_holdout' = 1000 .* < n_samples = 1000"),
+        ({"optim.lr": -1}, r"'optim.lr' = -1.0 is out of range; expected a finite number > 0"),
     ],
 )
-def test_bad_config_is_clear(override: dict[str, object], message: str) -> None:
+def test_bad_config_is_refused_when_built(override: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        _tiny(**override)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [({"batch_size": 5000}, "batch_size"), ({"data_root": "/nonexistent/data"}, "data_root")],
+)
+def test_bad_data_setting_is_clear(override: dict[str, object], message: str) -> None:
     exp = SnnMnist(_tiny(**override), Runtime.create("cpu", seed=0))
     with pytest.raises(InputError, match=message):
         exp.setup()
