@@ -24,8 +24,15 @@ to ``self.trainer``; ``step`` then calls ``self.trainer.train_step(step, loss_fn
 runner checkpoints the trainer's optimizer/schedule state (``state_dict`` holds only the
 model and the family's own counters and generators).
 
-``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns are appended to the
-run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)`` stores arrays
+``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns (floats, or 0-dim
+tensors that stay on the device: the runner reads them, in one host sync, only on the steps it
+logs) are averaged over data-parallel ranks and appended to the run's ``results.h5`` every
+``log_every`` steps.
+
+A family that sets ``supports_ddp = True`` runs on several data-parallel ranks
+(:mod:`experiments.distributed`): it draws each *global* batch from its generator and keeps
+``shard(batch)``, calls the model through ``self.trainer.model`` (DDP-wrapped), and evaluates on
+every rank alike. Other families are refused with ``--nproc`` > 1. ``self.save_array(name, array)`` stores arrays
 (spike rasters, rendered images) in the results file. Use ``self.runtime.device`` and
 ``self.runtime.generator``: never a hard-coded device, never the global RNG.
 """
@@ -33,10 +40,12 @@ run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)``
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+import torch
 
 from experiments.config import MAX_SEED, Checked, bounded, one_of
 from neurosim.backend import PRECISIONS, Runtime
@@ -87,6 +96,8 @@ class Experiment(abc.ABC, Generic[C]):
     name: ClassVar[str]
     config_class: ClassVar[type[RunConfig]]
     description: ClassVar[str] = ""
+    supports_ddp: ClassVar[bool] = False
+    """Whether the family shards its batches for data-parallel ranks (see the module docstring)."""
 
     trainer: Trainer | None = None
     """Set in ``setup`` by gradient-trained families; the runner checkpoints and restores it."""
@@ -101,8 +112,9 @@ class Experiment(abc.ABC, Generic[C]):
         """Build data, model and optimiser (called once, before ``step`` or ``load_state_dict``)."""
 
     @abc.abstractmethod
-    def step(self, step: int) -> dict[str, float]:
-        """Do one unit of work; return scalar metrics to log (may be empty)."""
+    def step(self, step: int) -> Mapping[str, float | torch.Tensor]:
+        """Do one unit of work; return scalar metrics to log (may be empty): floats or 0-dim
+        tensors (read only on logged steps, so a step need not wait for the device)."""
 
     @abc.abstractmethod
     def evaluate(self) -> dict[str, float]:

@@ -6,7 +6,10 @@ an optimisation step::
     zero_grad -> for each micro-batch: forward (autocast) + backward (fp16: scaled)
               -> [data-parallel all-reduce, done by DDP inside backward]
               -> fp16: unscale -> callbacks AFTER_BACKWARD -> gradient transforms
-              -> non-finite check -> clip -> optimizer.step per group -> schedules -> AFTER_STEP
+              -> clip -> optimizer.step per group -> schedules -> AFTER_STEP
+
+(the loss's finiteness is recorded on the device after the backward; see
+:attr:`TrainerConfig.check_finite` for when it is read)
 
 Usage inside an experiment (see ``experiments/families/image_fit.py``)::
 
@@ -123,8 +126,12 @@ class TrainerConfig(Checked):
         grad_clip: clip the global gradient norm of all groups to this value (0 = off).
         accumulate: micro-batches whose gradients are summed into one optimizer step; the
             family's loss function is called once per micro-batch with its index.
-        check_finite: stop with :class:`DivergedError` when the loss is NaN or infinite (one
-            host-device sync per step; set false to skip it).
+        check_finite: stop with :class:`DivergedError` when the loss is NaN or infinite. The
+            test itself is a device operation that records the first such step; it is read
+            (a host sync) by :meth:`Trainer.raise_if_diverged`: after every step on the CPU
+            (where reading costs nothing, so the optimizer never steps on a non-finite loss),
+            and on an accelerator when the runner logs, checkpoints or finishes (so a step
+            never waits for the device). Either way the error names the exact first step.
     """
 
     grad_clip: float = bounded(0.0, ge=0)
@@ -260,6 +267,8 @@ class Trainer:
         self.callbacks: list[TrainingCallback] = list(callbacks)
         self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
         self.steps_done = 0
+        self._first_bad: torch.Tensor | None = None  # first non-finite step, -1: none (device)
+        self._bad_loss: torch.Tensor | None = None
         self.model: nn.Module = model
         from experiments import distributed
 
@@ -297,16 +306,23 @@ class Trainer:
     def _parameters(self) -> list[nn.Parameter]:
         return [p for g in self.groups.values() for p in g.params]
 
-    def train_step(self, step: int, compute_loss: Callable[[int], LossOutput]) -> dict[str, float]:
+    def train_step(
+        self, step: int, compute_loss: Callable[[int], LossOutput]
+    ) -> dict[str, torch.Tensor | float]:
         """One optimizer step; ``compute_loss(micro)`` returns a loss or ``(loss, metrics)``.
 
         ``compute_loss`` is called ``config.accumulate`` times (``micro = 0, 1, ...``) under the
         runtime's autocast; each loss is divided by ``accumulate`` before its backward, so the
         summed gradient is the mean over micro-batches. Returns ``{"loss": mean loss, **metrics
-        of the last micro-batch, "lr_<group>": rate used}`` as Python floats.
+        of the last micro-batch, "lr_<group>": rate used}``: the loss and the family's metrics
+        as detached 0-dim tensors on the device (``float(m["loss"])`` reads one; the runner
+        reads them only on logged steps, all at once), the rates as Python floats. Nothing in a
+        step forces a host-device sync on an accelerator with fp32/bf16 (fp16's gradient scaler
+        reads its overflow flag).
 
         Raises:
-            DivergedError: the loss was NaN or infinite (when ``config.check_finite``).
+            DivergedError: the loss was NaN or infinite (when ``config.check_finite``; on the
+                CPU at once, elsewhere at the next :meth:`raise_if_diverged`).
         """
         self.run_callbacks(CallbackLocation.BEFORE_STEP, step)
         self.zero_grad()
@@ -329,8 +345,10 @@ class Trainer:
             total = total + loss.detach().float()
             extra = dict(metrics)
         mean_loss = total / accumulate
-        if self.config.check_finite and not bool(torch.isfinite(mean_loss)):
-            raise DivergedError(step, f"loss is {float(mean_loss)}")
+        if self.config.check_finite:
+            self._record_finite(step, mean_loss)
+            if mean_loss.device.type == "cpu":
+                self.raise_if_diverged()
         for g in self.groups.values():
             self.scaler.unscale_(g.optimizer)
         self.run_callbacks(CallbackLocation.AFTER_BACKWARD, step)
@@ -347,11 +365,45 @@ class Trainer:
         self.scaler.update()
         self.steps_done += 1
         self.run_callbacks(CallbackLocation.AFTER_STEP, step)
-        result: dict[str, float] = {"loss": float(mean_loss)}
+        result: dict[str, torch.Tensor | float] = {"loss": mean_loss}
         for key, value in extra.items():
-            result[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+            result[key] = value.detach() if isinstance(value, torch.Tensor) else float(value)
         result.update(rates)
         return result
+
+    # -- divergence --------------------------------------------------------------------------
+    def _record_finite(self, step: int, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is not finite (device operations only)."""
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.int64, device=loss.device)
+            self._bad_loss = torch.zeros((), dtype=torch.float32, device=loss.device)
+        new = (~torch.isfinite(loss)) & (self._first_bad < 0)
+        self._first_bad = torch.where(new, step, self._first_bad)
+        assert self._bad_loss is not None
+        self._bad_loss = torch.where(new, loss.float(), self._bad_loss)
+
+    def raise_if_diverged(self) -> None:
+        """Raise :class:`DivergedError` naming the first step whose loss was not finite.
+
+        One host sync; with several data-parallel ranks a collective (every rank must call it
+        at the same point, and every rank raises with the earliest step of any rank).
+        """
+        if self._first_bad is None:
+            return
+        from experiments import distributed
+
+        if distributed.world_size() > 1:
+            never = torch.iinfo(torch.int64).max
+            first = torch.where(self._first_bad < 0, never, self._first_bad)
+            torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
+            step = int(first)
+            if step != never:
+                raise DivergedError(step, "the loss is not finite (on at least one rank)")
+            return
+        step = int(self._first_bad)
+        if step >= 0:
+            assert self._bad_loss is not None
+            raise DivergedError(step, f"loss is {float(self._bad_loss)}")
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

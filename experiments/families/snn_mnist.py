@@ -148,6 +148,7 @@ class SnnMnist(Experiment[SnnMnistConfig]):
 
     name = "snn_mnist"
     config_class = SnnMnistConfig
+    supports_ddp = True
     description = "2-layer spiking classifier (LIF + LI readout) on MNIST, held-out accuracy"
 
     def setup(self) -> None:
@@ -193,7 +194,8 @@ class SnnMnist(Experiment[SnnMnistConfig]):
             self.order = torch.randperm(len(self.train_y), generator=self.generator)
             self.cursor = 0
             self.epoch += 1
-        idx = self.order[self.cursor : self.cursor + c.batch_size].to(self.runtime.device)
+        idx = self.order[self.cursor : self.cursor + c.batch_size]
+        idx = idx.to(self.runtime.device, non_blocking=True)
         self.cursor += c.batch_size
         x, y = self.train_x[idx], self.train_y[idx]
         if c.max_shift > 0:
@@ -228,7 +230,7 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         rate = spikes.detach().float().mean()
         return F.cross_entropy(logits, y), {"batch_accuracy": accuracy, "hidden_rate": rate}
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         """One optimizer step on one training batch; logs loss, batch accuracy, rate, lr, epoch."""
         assert self.trainer is not None
         self.model.train()
