@@ -269,6 +269,10 @@ class Trainer:
         self.steps_done = 0
         self._first_bad: torch.Tensor | None = None  # first non-finite step, -1: none (device)
         self._bad_loss: torch.Tensor | None = None
+        self.check_each_step = runtime.device.type == "cpu"
+        """Read the finiteness record after every step (default: on the CPU, where reading costs
+        nothing); otherwise it is read by :meth:`raise_if_diverged` (the runner calls it when it
+        logs, checkpoints and finishes)."""
         self.model: nn.Module = model
         from experiments import distributed
 
@@ -347,7 +351,7 @@ class Trainer:
         mean_loss = total / accumulate
         if self.config.check_finite:
             self._record_finite(step, mean_loss)
-            if mean_loss.device.type == "cpu":
+            if self.check_each_step:
                 self.raise_if_diverged()
         for g in self.groups.values():
             self.scaler.unscale_(g.optimizer)
