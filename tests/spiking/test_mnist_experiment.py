@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from experiments.cli import main
 from experiments.data import dataset_path
 from experiments.families.snn_mnist import SnnMnist, SnnMnistConfig
 from experiments.results import open_results
@@ -199,3 +201,23 @@ def test_bad_data_setting_is_clear(override: dict[str, object], message: str) ->
     exp = SnnMnist(_tiny(**override), Runtime.create("cpu", seed=0))
     with pytest.raises(InputError, match=message):
         exp.setup()
+
+
+def test_a_non_finite_loss_marks_the_run_diverged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = SnnMnist.loss
+
+    def poisoned(self: SnnMnist, micro: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, metrics = original(self, micro)
+        assert self.trainer is not None
+        return (loss * float("inf") if self.trainer.steps_done == 7 else loss), metrics
+
+    monkeypatch.setattr(SnnMnist, "loss", poisoned)
+    run_dir = tmp_path / "run"
+    code = main(["run", "snn_mnist", "--preset", "tiny", "device=cpu", "--run-dir", str(run_dir)])
+    assert code != 0 and "diverged at step 7: loss is inf" in capsys.readouterr().err
+    results = open_results(run_dir)
+    assert results.status == "diverged" and results.attrs["status_step"] == 7
+    steps, _ = results.metric("loss")
+    assert list(steps) == [4]  # logged before the divergence only
