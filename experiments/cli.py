@@ -122,6 +122,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _launch_ranks(args: argparse.Namespace) -> int:
     """``neurosim run ... --nproc N``: check what can be checked once, then start N ranks."""
+    import torch
+
     from experiments import distributed
     from experiments.runner import load_run_config, make_config
 
@@ -132,13 +134,20 @@ def _launch_ranks(args: argparse.Namespace) -> int:
             "--nproc starts processes on this machine; under torchrun (RANK and WORLD_SIZE are "
             "set) torchrun starts them: drop --nproc"
         )
-    name = load_run_config(args.resume)[0] if args.resume else args.name
-    if not args.resume:
-        make_config(name, args.overrides, args.preset)  # a bad config fails here, once
+    if args.resume:
+        name, config = load_run_config(args.resume)
+    else:  # a bad config fails here, once, before any process starts
+        name, config = args.name, make_config(args.name, args.overrides, args.preset)
     if not get_experiment(name).supports_ddp:
         raise ConfigError(
             f"experiment {name!r} does not support data-parallel training (supports_ddp is "
             "false); run it without --nproc"
+        )
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if config.device.strip().lower() in ("auto", "cuda") and 0 < gpus < args.nproc:
+        raise ConfigError(
+            f"--nproc {args.nproc} with device={config.device} needs one GPU per process, but "
+            f"{gpus} are visible; use --nproc {gpus} (or device=cpu)"
         )
     return distributed.launch(main, _without_nproc(args.argv), args.nproc)
 
