@@ -332,7 +332,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
             value = _deep_merge(to_dict(defaults[key]), value)
         kwargs[key] = _coerce_field(cls, str(key), value, types_[key], f"{prefix}{key}")
     try:
-        return cls(**kwargs)
+        config = cls(**kwargs)
+        check_config(config)  # again, in case a subclass's __post_init__ skipped Checked's
+        return config
     except ConfigRangeError as exc:
         raise exc.prefixed(prefix) from None
     except ConfigError:

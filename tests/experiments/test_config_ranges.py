@@ -118,3 +118,17 @@ def test_cli_refuses_impossible_values_in_one_line_before_running(
     assert err.count("\n") == 1 and err.startswith("neurosim: error: config key")
     assert f"'{key}'" in err and "expected" in err and "Traceback" not in err
     assert not runs.exists()  # refused before a run directory was made
+
+
+@dataclass
+class OwnPostInit(RunConfig):
+    label: str = "x"
+
+    def __post_init__(self) -> None:  # forgets super().__post_init__()
+        self.label = self.label.strip()
+
+
+def test_ranges_hold_when_a_subclass_overrides_post_init() -> None:
+    assert OwnPostInit(steps=-1).steps == -1  # direct construction skipped the check ...
+    with pytest.raises(ConfigRangeError, match=r"'steps' = -1"):
+        build_config(OwnPostInit, {"steps": -1}, [])  # ... building a config does not
