@@ -30,7 +30,7 @@ import pytest
 import torch
 
 from experiments import distributed
-from experiments.checkpoint import CHECKPOINT_DIR, list_checkpoints
+from experiments.checkpoint import list_checkpoints
 from experiments.cli import main
 from experiments.results import open_results
 from experiments.runner import RunResult, resume_run, run_experiment
@@ -127,7 +127,7 @@ def test_checkpoint_of_one_process_resumes_on_two(runs: dict[str, object]) -> No
     assert resumed.attrs["environment"]["world_size"] == 2
     assert abs(resumed.summary["holdout_accuracy"] - ref.metrics["holdout_accuracy"]) <= 2 / 200
     assert resumed.summary["holdout_loss"] == pytest.approx(ref.metrics["holdout_loss"], rel=1e-2)
-    assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == [
+    assert [p.name for p in list_checkpoints(run_dir)] == [
         "step_000000020.pt",
         "step_000000040.pt",
     ]
