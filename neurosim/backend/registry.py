@@ -116,6 +116,21 @@ def triton_backend(load: Callable[[], Fn]) -> Backend:
     )
 
 
+def numba_backend(load: Callable[[], Fn]) -> Backend:
+    """The ``numba`` backend with the shared policy: compiled CPU loops (one pass over memory for
+    the forward and one for the backward), the ``auto`` choice on the CPU where numba imports;
+    never used for other devices. The first call compiles (about a second per kernel; cached on
+    disk after that)."""
+    return Backend(
+        "numba",
+        load,
+        devices=frozenset({"cpu"}),
+        auto_devices=frozenset({"cpu"}),
+        priority=8,
+        available=module_missing("numba", "install numba: pip install 'numba>=0.60'"),
+    )
+
+
 @dataclass
 class Operation:
     """An operation: its reference maths, its input checks and what the contract test needs.
