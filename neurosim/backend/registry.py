@@ -119,8 +119,8 @@ def triton_backend(load: Callable[[], Fn]) -> Backend:
 def numba_backend(load: Callable[[], Fn]) -> Backend:
     """The ``numba`` backend with the shared policy: compiled CPU loops (one pass over memory for
     the forward and one for the backward), the ``auto`` choice on the CPU where numba imports;
-    never used for other devices. The first call compiles (about a second per kernel; cached on
-    disk after that)."""
+    never used for other devices. The first call of a dtype compiles (seconds; numba caches the
+    machine code on disk for later processes)."""
     return Backend(
         "numba",
         load,

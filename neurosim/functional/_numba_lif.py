@@ -1,10 +1,13 @@
 """numba kernels for the ``lif_scan`` operation on the CPU (:mod:`neurosim.functional.lif`).
 
 Imported lazily by the registry (never by ``import neurosim``). The neurons of the flattened
-per-step shape ``[B * F]`` are split into blocks of :data:`BLOCK`; the blocks run in parallel
-(numba ``prange``, as many threads as torch uses) and each walks time with its membranes in a
-small buffer that stays in the L1 cache, so the forward is one pass over the input and the
-outputs, and the backward one reverse pass with the surrogate evaluated once per element.
+per-step shape ``[B * F]`` are split into blocks of :data:`BLOCK`; each block walks time with
+its membranes in a small buffer that stays in the L1 cache, so the forward is one pass over the
+input and the outputs, and the backward one reverse pass with the surrogate evaluated once per
+element; the loops over neurons are branch-free, so LLVM vectorises them. The kernels run on one
+thread: numba's parallel regions start their own OpenMP thread pool beside torch's, and on a
+busy 2-core machine the two pools' spin-waiting cost tens of milliseconds per call (measured),
+far more than a second thread saves on a scan that is a tenth of the layer's matmul.
 Without autograd there is no per-step graph; the maths are those of
 :func:`~neurosim.functional.lif.lif_forward_step` and
 :func:`~neurosim.functional.lif.lif_backward_step`.
@@ -20,90 +23,84 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 
 from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 512
 _OPTIONS: dict[str, Any] = dict(
-    parallel=True, cache=True, nogil=True, error_model="numpy", boundscheck=False
+    cache=True, nogil=True, error_model="numpy", boundscheck=False
 )
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _surrogate(u: Any, code: int, slope: Any, c: Any, one: Any) -> Any:
-    """The surrogate derivative (``c = pi / 2 * slope``, rounded once, as torch does)."""
-    if code == 0:
-        z = c * u
-        return (slope / (one + one)) / (one + z * z)
-    if code == 1:
-        a = slope * abs(u) + one
-        return one / (a * a)
-    if code == 2:
-        sig = one / (one + np.exp(-slope * u))
-        return slope * sig * (one - sig)
-    return one
 
 
 @njit(**_OPTIONS)
 def _forward(x, v0, beta, theta, s_out, v_out, h_out, reset, delayed, pending, store_h):  # type: ignore[no-untyped-def]
+    """Forward over ``x [T, N]``; every inner loop is branch-free over the neurons (selects and
+    the reference's arithmetic with 0/1 flags, exact in floating point), so it vectorises."""
     steps, n = x.shape
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
-    for block in prange((n + BLOCK - 1) // BLOCK):
+    f_sub = one if reset == 0 else zero
+    f_zero = one if reset == 1 else zero
+    f_pend = one if pending else zero
+    scratch = np.empty(n, dtype=x.dtype)
+    for block in range((n + BLOCK - 1) // BLOCK):
         lo = block * BLOCK
         hi = min(n, lo + BLOCK)
         v = v0[lo:hi].copy()
-        r = np.empty(hi - lo, dtype=np.bool_)
+        r = np.empty(hi - lo, dtype=x.dtype)
         for j in range(hi - lo):
-            r[j] = v[j] - theta[lo + j] > zero
+            r[j] = one if v[j] - theta[lo + j] > zero else zero
         for t in range(steps):
-            for j in range(hi - lo):
-                i = lo + j
-                b = beta[i]
-                th = theta[i]
-                vv = v[j]
-                xt = x[t, i]
-                if delayed:
-                    if reset == 1:
-                        h = xt if r[j] else b * vv + xt
-                    else:
-                        h = b * vv + xt
-                        if reset == 0 and r[j]:
-                            h = h - th
-                    fire = h - th > zero
-                    s_out[t, i] = one if fire else zero
-                    v_out[t, i] = h
+            xt = x[t]
+            st = s_out[t]
+            vt = v_out[t]
+            ht = h_out[t] if store_h else scratch
+            if delayed:
+                # beta ((1 - R) v) + x - theta R with R applied for the zero / subtract reset
+                for j in range(hi - lo):
+                    i = lo + j
+                    th = theta[i]
+                    h = beta[i] * ((one - f_zero * r[j]) * v[j]) + xt[i] - th * (f_sub * r[j])
+                    sp = one if h - th > zero else zero
+                    st[i] = sp
+                    vt[i] = h
                     v[j] = h
-                    r[j] = fire
-                else:
-                    h = b * vv + xt
-                    pend = False
-                    if pending:
-                        pend = vv - th > zero
-                        if pend:
-                            h = h - th
-                    fire = h - th > zero
-                    if reset == 0:
-                        if fire and not pend:
-                            nv = h - th
-                        elif pend and not fire:
-                            nv = h + th
-                        else:
-                            nv = h
-                    elif reset == 1:
-                        nv = zero if fire else h
-                    else:
-                        nv = h
-                    s_out[t, i] = one if fire else zero
-                    v_out[t, i] = nv
-                    if store_h:
-                        h_out[t, i] = h
+                    r[j] = sp
+            elif reset == 0:
+                for j in range(hi - lo):
+                    i = lo + j
+                    th = theta[i]
+                    vv = v[j]
+                    rp = f_pend * (one if vv - th > zero else zero)
+                    h = beta[i] * vv + xt[i] - th * rp
+                    sp = one if h - th > zero else zero
+                    nv = h - th * (sp - rp)
+                    st[i] = sp
+                    vt[i] = nv
+                    ht[i] = h
                     v[j] = nv
+            elif reset == 1:
+                for j in range(hi - lo):
+                    i = lo + j
+                    h = beta[i] * v[j] + xt[i]
+                    sp = one if h - theta[i] > zero else zero
+                    nv = h * (one - sp)
+                    st[i] = sp
+                    vt[i] = nv
+                    ht[i] = h
+                    v[j] = nv
+            else:
+                for j in range(hi - lo):
+                    i = lo + j
+                    h = beta[i] * v[j] + xt[i]
+                    st[i] = one if h - theta[i] > zero else zero
+                    vt[i] = h
+                    ht[i] = h
+                    v[j] = h
 
 
 @njit(**_OPTIONS)
@@ -111,78 +108,99 @@ def _backward(  # type: ignore[no-untyped-def]
     gs, gs_mode, gv, gv_mode, h, s, v, v0, beta, theta, reset, delayed, detach, pending,
     surrogate, slope, gx, gv0, gbeta, gtheta,
 ):  # fmt: skip
+    """Reverse pass; per step the surrogate is evaluated into a row, then one branch-free loop
+    over the neurons applies the step's vector-Jacobian product (as ``lif_backward_step``)."""
     steps, n = s.shape
     zero = s.dtype.type(0.0)
     one = s.dtype.type(1.0)
     k = s.dtype.type(slope)
     c = s.dtype.type(np.pi / 2.0 * slope)
-    for block in prange((n + BLOCK - 1) // BLOCK):
+    half_k = k / (one + one)
+    f_keep_grad = zero if detach else one
+    f_pend = one if pending else zero
+    f_sub = one if reset == 0 else zero
+    f_zero = one if reset == 1 else zero
+    r0 = np.empty(n, dtype=s.dtype)
+    for i in range(n):
+        r0[i] = one if v0[i] - theta[i] > zero else zero
+    gs_fill = np.full(n, gs[0, 0] if gs_mode == 2 else zero, dtype=s.dtype)
+    gv_fill = np.full(n, gv[0, 0] if gv_mode == 2 else zero, dtype=s.dtype)
+    for block in range((n + BLOCK - 1) // BLOCK):
         lo = block * BLOCK
         hi = min(n, lo + BLOCK)
         m = hi - lo
         carry = np.zeros(m, dtype=s.dtype)
         db = np.zeros(m, dtype=s.dtype)
         dth = np.zeros(m, dtype=s.dtype)
+        sg = np.empty(m, dtype=s.dtype)
         for t in range(steps - 1, -1, -1):
-            for j in range(m):
-                i = lo + j
-                b = beta[i]
-                th = theta[i]
-                g = carry[j]
-                if gv_mode == 1:
-                    g = g + gv[t, i]
-                elif gv_mode == 2:
-                    g = g + gv[0, 0]
-                gst = zero
-                if gs_mode == 1:
-                    gst = gs[t, i]
-                elif gs_mode == 2:
-                    gst = gs[0, 0]
-                vp = v[t - 1, i] if t > 0 else v0[i]
-                if delayed:
-                    hh = v[t, i]
-                    sg = _surrogate(hh - th, surrogate, k, c, one)
-                    d = g + gst * sg
-                    dt = -gst * sg
-                    rp = s[t - 1, i] > zero if t > 0 else vp - th > zero
-                    if reset == 0 and rp:
-                        dt = dt - d  # dtheta -= d * r with r = 1
-                    if reset == 1 and rp:
-                        carry[j] = zero
-                    else:
-                        db[j] += d * vp
-                        carry[j] = d * b
-                    gx[t, i] = d
-                else:
-                    hh = h[t, i]
-                    sv = s[t, i]
-                    sg = _surrogate(hh - th, surrogate, k, c, one)
-                    if reset == 0:
-                        gs_tot = gst if detach else gst - g * th
-                        dh = g + gs_tot * sg
-                        dt = -g * sv - gs_tot * sg
-                        if pending and vp - th > zero:
-                            dt = dt - gs_tot * sg
-                    elif reset == 1:
-                        gs_tot = gst if detach else gst - g * hh
-                        dh = g * (one - sv) + gs_tot * sg
-                        dt = -gs_tot * sg
-                    else:
-                        dh = g + gst * sg
-                        dt = -gst * sg
-                    db[j] += dh * vp
-                    carry[j] = dh * b
-                    gx[t, i] = dh
-                dth[j] += dt
+            vp = v[t - 1] if t > 0 else v0
+            rp = s[t - 1] if t > 0 else r0
+            hh = v[t] if delayed else h[t]
+            st = s[t]
+            gst = gs[t] if gs_mode == 1 else gs_fill
+            gvt = gv[t] if gv_mode == 1 else gv_fill
+            gxt = gx[t]
+            if surrogate == 0:
+                for j in range(m):
+                    z = c * (hh[lo + j] - theta[lo + j])
+                    sg[j] = half_k / (one + z * z)
+            elif surrogate == 1:
+                for j in range(m):
+                    a = k * abs(hh[lo + j] - theta[lo + j]) + one
+                    sg[j] = one / (a * a)
+            elif surrogate == 2:
+                for j in range(m):
+                    sig = one / (one + np.exp(-k * (hh[lo + j] - theta[lo + j])))
+                    sg[j] = k * sig * (one - sig)
+            else:
+                for j in range(m):
+                    sg[j] = one
+            if delayed:
+                for j in range(m):
+                    i = lo + j
+                    g = carry[j] + gvt[i]
+                    d = g + gst[i] * sg[j]
+                    keep = one - f_zero * rp[i]
+                    dth[j] += -gst[i] * sg[j] - f_sub * d * rp[i]
+                    db[j] += d * keep * vp[i]
+                    carry[j] = d * beta[i] * keep
+                    gxt[i] = d
+            elif reset == 0:
+                for j in range(m):
+                    i = lo + j
+                    th = theta[i]
+                    g = carry[j] + gvt[i]
+                    gs_tot = gst[i] - f_keep_grad * g * th
+                    dh = g + gs_tot * sg[j]
+                    pend = f_pend * (one if vp[i] - th > zero else zero)
+                    dth[j] += -g * st[i] - gs_tot * sg[j] * (one + pend)
+                    db[j] += dh * vp[i]
+                    carry[j] = dh * beta[i]
+                    gxt[i] = dh
+            elif reset == 1:
+                for j in range(m):
+                    i = lo + j
+                    g = carry[j] + gvt[i]
+                    gs_tot = gst[i] - f_keep_grad * g * hh[i]
+                    dh = g * (one - st[i]) + gs_tot * sg[j]
+                    dth[j] += -gs_tot * sg[j]
+                    db[j] += dh * vp[i]
+                    carry[j] = dh * beta[i]
+                    gxt[i] = dh
+            else:
+                for j in range(m):
+                    i = lo + j
+                    g = carry[j] + gvt[i]
+                    dh = g + gst[i] * sg[j]
+                    dth[j] += -gst[i] * sg[j]
+                    db[j] += dh * vp[i]
+                    carry[j] = dh * beta[i]
+                    gxt[i] = dh
         for j in range(m):
             gv0[lo + j] = carry[j]
             gbeta[lo + j] = db[j]
             gtheta[lo + j] = dth[j]
-
-
-def _threads() -> None:
-    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), limit)))
 
 
 def _grad_array(g: torch.Tensor | None, steps: int, n: int, dtype: torch.dtype) -> tuple[Any, int]:
@@ -223,7 +241,6 @@ class _LIFScanNumba(torch.autograd.Function):
         mems = torch.empty(steps, n, dtype=cd)
         store_h = not delayed and any(ctx.needs_input_grad[:4])
         hs = torch.empty(steps, n, dtype=cd) if store_h else torch.empty(1, 1, dtype=cd)
-        _threads()
         _forward(xf.numpy(), v0f.numpy(), b.numpy(), th.numpy(), spikes.numpy(), mems.numpy(),
                  hs.numpy(), RESETS.index(reset), bool(delayed), bool(pending), store_h)  # fmt: skip
         ctx.save_for_backward(hs, spikes, mems, v0f, b, th)
@@ -242,7 +259,6 @@ class _LIFScanNumba(torch.autograd.Function):
         gv_arr, gv_mode = _grad_array(gv, steps, n, cd)
         gx = torch.empty(steps, n, dtype=cd)
         gv0, gb, gth = (torch.empty(n, dtype=cd) for _ in range(3))
-        _threads()
         _backward(gs_arr, gs_mode, gv_arr, gv_mode, hs.numpy(), spikes.numpy(), mems.numpy(),
                   v0f.numpy(), b.numpy(), th.numpy(), *ctx.options, gx.numpy(), gv0.numpy(),
                   gb.numpy(), gth.numpy())  # fmt: skip
