@@ -43,8 +43,8 @@ class SynapticParameters(NamedTuple):
     Attributes:
         alpha: synaptic current decay per step in ``[0, 1]`` (``exp(-dt / tau_syn)``).
         beta: membrane decay per step in ``[0, 1]`` (``exp(-dt / tau_mem)``).
-        threshold, reset, delayed_reset, detach_reset, surrogate, pending_reset: as
-        :class:`LIFParameters`.
+        threshold, reset, delayed_reset, detach_reset, surrogate, pending_reset: as in
+            :class:`LIFParameters`.
     """
 
     alpha: ParamValue = 0.8
