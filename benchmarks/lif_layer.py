@@ -298,7 +298,9 @@ def main(argv: list[str] | None = None) -> str:
                           file=sys.stderr)  # fmt: skip
                     cases.pop(library, None)
             times = interleaved(cases, device, args.warmup, args.rounds)
-            med = {k: {kind: statistics.median(v) for kind, v in t.items()} for k, t in times.items()}
+            med = {
+                k: {kind: statistics.median(v) for kind, v in t.items()} for k, t in times.items()
+            }
             spikes = {k: c["spikes"]() for k, c in cases.items()}
             bare = med.get("bare")
             ours = med.get("neurosim")

@@ -31,9 +31,7 @@ from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 512
-_OPTIONS: dict[str, Any] = dict(
-    cache=True, nogil=True, error_model="numpy", boundscheck=False
-)
+_OPTIONS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 
 @njit(**_OPTIONS)
