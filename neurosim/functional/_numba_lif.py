@@ -1,10 +1,11 @@
 """numba kernels for the ``lif_scan`` operation on the CPU (:mod:`neurosim.functional.lif`).
 
-Imported lazily by the registry (never by ``import neurosim``). The neurons of the flattened
-per-step shape ``[B * F]`` are split into blocks of :data:`BLOCK`; each block walks time with
-its membranes in a small buffer that stays in the L1 cache, so the forward is one pass over the
-input and the outputs, and the backward one reverse pass with the surrogate evaluated once per
-element; the loops over neurons are branch-free, so LLVM vectorises them. The kernels run on one
+Imported lazily by the registry (never by ``import neurosim``). The forward splits the neurons
+of the flattened per-step shape ``[B * F]`` into blocks of :data:`BLOCK`; each block walks time
+with its membranes in a small buffer that stays in the L1 cache (one pass over the input and the
+outputs). The backward walks time in reverse over whole rows, with the surrogate evaluated once
+per element. The loops over neurons are branch-free and touch few arrays, so LLVM vectorises
+them. The kernels run on one
 thread: numba's parallel regions start their own OpenMP thread pool beside torch's, and on a
 busy 2-core machine the two pools' spin-waiting cost tens of milliseconds per call (measured),
 far more than a second thread saves on a scan that is a tenth of the layer's matmul.
@@ -106,99 +107,111 @@ def _backward(  # type: ignore[no-untyped-def]
     gs, gs_mode, gv, gv_mode, h, s, v, v0, beta, theta, reset, delayed, detach, pending,
     surrogate, slope, gx, gv0, gbeta, gtheta,
 ):  # fmt: skip
-    """Reverse pass; per step the surrogate is evaluated into a row, then one branch-free loop
-    over the neurons applies the step's vector-Jacobian product (as ``lif_backward_step``)."""
+    """Reverse pass over whole rows (one time step of every neuron at a time): per step a few
+    short loops, each over at most five arrays so that LLVM vectorises it (a single fused loop
+    over a dozen arrays is not vectorised: alias checks), with the surrogate evaluated once per
+    element. The maths are those of ``lif_backward_step``; ``carry`` is the gradient reaching
+    ``v_t`` from step ``t + 1``."""
     steps, n = s.shape
     zero = s.dtype.type(0.0)
     one = s.dtype.type(1.0)
     k = s.dtype.type(slope)
     c = s.dtype.type(np.pi / 2.0 * slope)
     half_k = k / (one + one)
-    f_keep_grad = zero if detach else one
+    kg = zero if detach else one
     f_pend = one if pending else zero
     f_sub = one if reset == 0 else zero
     f_zero = one if reset == 1 else zero
-    r0 = np.empty(n, dtype=s.dtype)
+    carry = np.zeros(n, s.dtype)
+    sg = np.empty(n, s.dtype)
+    coef = np.empty(n, s.dtype)
+    gsr = np.empty(n, s.dtype)
+    r0 = np.empty(n, s.dtype)
     for i in range(n):
         r0[i] = one if v0[i] - theta[i] > zero else zero
-    gs_fill = np.full(n, gs[0, 0] if gs_mode == 2 else zero, dtype=s.dtype)
-    gv_fill = np.full(n, gv[0, 0] if gv_mode == 2 else zero, dtype=s.dtype)
-    for block in range((n + BLOCK - 1) // BLOCK):
-        lo = block * BLOCK
-        hi = min(n, lo + BLOCK)
-        m = hi - lo
-        carry = np.zeros(m, dtype=s.dtype)
-        db = np.zeros(m, dtype=s.dtype)
-        dth = np.zeros(m, dtype=s.dtype)
-        sg = np.empty(m, dtype=s.dtype)
-        for t in range(steps - 1, -1, -1):
-            vp = v[t - 1] if t > 0 else v0
-            rp = s[t - 1] if t > 0 else r0
-            hh = v[t] if delayed else h[t]
-            st = s[t]
-            gst = gs[t] if gs_mode == 1 else gs_fill
-            gvt = gv[t] if gv_mode == 1 else gv_fill
-            gxt = gx[t]
-            if surrogate == 0:
-                for j in range(m):
-                    z = c * (hh[lo + j] - theta[lo + j])
-                    sg[j] = half_k / (one + z * z)
-            elif surrogate == 1:
-                for j in range(m):
-                    a = k * abs(hh[lo + j] - theta[lo + j]) + one
-                    sg[j] = one / (a * a)
-            elif surrogate == 2:
-                for j in range(m):
-                    sig = one / (one + np.exp(-k * (hh[lo + j] - theta[lo + j])))
-                    sg[j] = k * sig * (one - sig)
-            else:
-                for j in range(m):
-                    sg[j] = one
-            if delayed:
-                for j in range(m):
-                    i = lo + j
-                    g = carry[j] + gvt[i]
-                    d = g + gst[i] * sg[j]
-                    keep = one - f_zero * rp[i]
-                    dth[j] += -gst[i] * sg[j] - f_sub * d * rp[i]
-                    db[j] += d * keep * vp[i]
-                    carry[j] = d * beta[i] * keep
-                    gxt[i] = d
-            elif reset == 0:
-                for j in range(m):
-                    i = lo + j
-                    th = theta[i]
-                    g = carry[j] + gvt[i]
-                    gs_tot = gst[i] - f_keep_grad * g * th
-                    dh = g + gs_tot * sg[j]
-                    pend = f_pend * (one if vp[i] - th > zero else zero)
-                    dth[j] += -g * st[i] - gs_tot * sg[j] * (one + pend)
-                    db[j] += dh * vp[i]
-                    carry[j] = dh * beta[i]
-                    gxt[i] = dh
+        gbeta[i] = zero
+        gtheta[i] = zero
+    gs_c = gs[0, 0] if gs_mode == 2 else zero
+    gv_c = gv[0, 0] if gv_mode == 2 else zero
+    for t in range(steps - 1, -1, -1):
+        hh = v[t] if delayed else h[t]
+        vp = v[t - 1] if t > 0 else v0
+        rp = s[t - 1] if t > 0 else r0
+        st = s[t]
+        gxt = gx[t]
+        # 1. surrogate row
+        if surrogate == 0:
+            for i in range(n):
+                z = c * (hh[i] - theta[i])
+                sg[i] = half_k / (one + z * z)
+        elif surrogate == 1:
+            for i in range(n):
+                a = k * abs(hh[i] - theta[i]) + one
+                sg[i] = one / (a * a)
+        elif surrogate == 2:
+            for i in range(n):
+                e = one / (one + np.exp(-k * (hh[i] - theta[i])))
+                sg[i] = k * e * (one - e)
+        else:
+            for i in range(n):
+                sg[i] = one
+        # 2. gs * sg row (the spike's gradient through the surrogate)
+        if gs_mode == 1:
+            gst = gs[t]
+            for i in range(n):
+                gsr[i] = gst[i] * sg[i]
+        else:
+            for i in range(n):
+                gsr[i] = gs_c * sg[i]
+        # 3. total membrane gradient g = gv + carry (in place in carry)
+        if gv_mode == 1:
+            gvt = gv[t]
+            for i in range(n):
+                carry[i] += gvt[i]
+        elif gv_mode == 2:
+            for i in range(n):
+                carry[i] += gv_c
+        if delayed:
+            # d = g + gs sg; dtheta -= gs sg + [sub] d r; dbeta += d keep v_prev; carry = d beta keep
+            for i in range(n):
+                gxt[i] = carry[i] + gsr[i]
+            for i in range(n):
+                gtheta[i] -= gsr[i] + f_sub * gxt[i] * rp[i]
+            for i in range(n):
+                coef[i] = one - f_zero * rp[i]
+            for i in range(n):
+                gbeta[i] += gxt[i] * coef[i] * vp[i]
+            for i in range(n):
+                carry[i] = gxt[i] * beta[i] * coef[i]
+        else:
+            if reset == 0:
+                # gs_tot = gs - kg g theta; dh = g + gs_tot sg; dtheta = -g s - gs_tot sg (1 + pend)
+                for i in range(n):
+                    coef[i] = f_pend * (one if vp[i] - theta[i] > zero else zero)
+                for i in range(n):
+                    gtheta[i] -= carry[i] * st[i] + (gsr[i] - kg * carry[i] * theta[i] * sg[i]) * (
+                        one + coef[i]
+                    )
+                for i in range(n):
+                    gxt[i] = carry[i] + gsr[i] - kg * carry[i] * theta[i] * sg[i]
             elif reset == 1:
-                for j in range(m):
-                    i = lo + j
-                    g = carry[j] + gvt[i]
-                    gs_tot = gst[i] - f_keep_grad * g * hh[i]
-                    dh = g * (one - st[i]) + gs_tot * sg[j]
-                    dth[j] += -gs_tot * sg[j]
-                    db[j] += dh * vp[i]
-                    carry[j] = dh * beta[i]
-                    gxt[i] = dh
+                for i in range(n):
+                    coef[i] = gsr[i] - kg * carry[i] * hh[i] * sg[i]
+                for i in range(n):
+                    gtheta[i] -= coef[i]
+                for i in range(n):
+                    gxt[i] = carry[i] * (one - st[i]) + coef[i]
             else:
-                for j in range(m):
-                    i = lo + j
-                    g = carry[j] + gvt[i]
-                    dh = g + gst[i] * sg[j]
-                    dth[j] += -gst[i] * sg[j]
-                    db[j] += dh * vp[i]
-                    carry[j] = dh * beta[i]
-                    gxt[i] = dh
-        for j in range(m):
-            gv0[lo + j] = carry[j]
-            gbeta[lo + j] = db[j]
-            gtheta[lo + j] = dth[j]
+                for i in range(n):
+                    gtheta[i] -= gsr[i]
+                for i in range(n):
+                    gxt[i] = carry[i] + gsr[i]
+            for i in range(n):
+                gbeta[i] += gxt[i] * vp[i]
+            for i in range(n):
+                carry[i] = gxt[i] * beta[i]
+    for i in range(n):
+        gv0[i] = carry[i]
 
 
 def _grad_array(g: torch.Tensor | None, steps: int, n: int, dtype: torch.dtype) -> tuple[Any, int]:
