@@ -12,6 +12,8 @@ process, on the same input, with the same decay (``beta = 0.9``, SpikingJelly ``
 * **snnTorch 1.0**: the documented step loop ``cur = fc(x[t]); spk, mem = lif(cur, mem)``.
 * **SpikingJelly 2.0**: the Linear on all steps at once, then
   ``functional.lif_multi_step`` (its fastest backend for the device).
+* **scan**: neurosim's LIF alone on a ``[T, B, n]`` input (no Linear): what the neuron adds on
+  top of the floor.
 
 Timing: after ``--warmup`` runs of each, ``--rounds`` rounds; in every round each library runs
 once, in a rotating order, so that a change of machine load hits every library alike; the table
@@ -51,7 +53,7 @@ if str(ROOT) not in sys.path:
 
 BETA = 0.9
 THRESHOLD = 1.0
-LIBRARIES = ("bare", "neurosim", "snntorch", "spikingjelly")
+LIBRARIES = ("bare", "neurosim", "scan", "snntorch", "spikingjelly")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -71,6 +73,17 @@ def build(library: str, n: int, device: torch.device, dtype: torch.dtype) -> Any
             return fc(x.reshape(steps * batch, -1)).reshape(steps, batch, -1)
 
         return run_bare
+    if library.startswith("scan"):  # neurosim's LIF alone, on the input: the cost over the floor
+        from neurosim.neurons import LIF
+
+        backend = library.split(":", 1)[1] if ":" in library else "auto"
+        lif_only = LIF(beta=BETA, threshold=THRESHOLD, delayed_reset=True, backend=backend)
+
+        def run_scan(x: torch.Tensor) -> torch.Tensor:
+            out, _ = lif_only(x.detach().requires_grad_(True))
+            return out
+
+        return run_scan
     if library.startswith("neurosim"):
         from neurosim.neurons import LIF, SpikingSequential
 
@@ -312,11 +325,12 @@ def main(argv: list[str] | None = None) -> str:
                 )
                 vs_ours = (
                     f"{m['fwd'] / ours['fwd']:.2f}x / {m['fwd_bwd'] / ours['fwd_bwd']:.2f}x"
-                    if ours and library.startswith(("snntorch", "spikingjelly", "neurosim:"))
+                    if ours
+                    and library.startswith(("snntorch", "spikingjelly", "neurosim:", "scan"))
                     else "-"
                 )
                 agree = "-"
-                if "snntorch" in spikes and library not in ("bare", "snntorch"):
+                if "snntorch" in spikes and library not in ("bare", "snntorch", "scan"):
                     same = (spikes[library] == spikes["snntorch"]).float().mean()
                     agree = f"{float(same) * 100:.2f}%"
                 spread = max(times[library]["fwd_bwd"]) / min(times[library]["fwd_bwd"])
