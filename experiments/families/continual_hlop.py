@@ -512,7 +512,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
             loss = loss + penalty
         return loss, metrics
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         """One training step of the current (seed, method, task); task ends evaluate."""
         c = self.config
         seed_i, method_i, task, local = self._position(step)
@@ -567,6 +567,8 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
         seen = c.n_tasks if self.method == "joint" else task + 1
         accs = [self.accuracy(j) for j in range(seen)]
         self.matrices[self.method][self.seed_i, task, :seen] = accs
+        if self.trainer is not None:
+            self.trainer.raise_if_diverged()  # its lazy divergence check, before it is dropped
         self.trainer = None  # the next task gets a fresh optimizer
         out = {"seen_accuracy": float(np.mean(accs)), "task_accuracy": accs[-1]}
         if task == c.n_tasks - 1:
