@@ -21,7 +21,7 @@ from experiments.distributed import shard
 from experiments.registry import register
 from experiments.trainer import OptimConfig, Trainer, TrainerConfig
 from fields import MLP, FourierFeatures
-from neurosim.backend import InputError, Runtime, seeded
+from neurosim.backend import InputError, seeded
 
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "text", "rocket")
 
@@ -83,28 +83,6 @@ def regression_loss(
         coords, target = coords[idx], target[idx]
     pred = model(coords)
     return torch.nn.functional.mse_loss(pred.float(), target)
-
-
-def regression_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    runtime: Runtime,
-    coords: torch.Tensor,
-    target: torch.Tensor,
-    batch_size: int,
-    sampler: torch.Generator,
-) -> dict[str, float]:
-    """One Adam step of :func:`regression_loss` outside the trainer.
-
-    Kept until ``fields_image`` and ``fields_sdf`` move onto :class:`experiments.trainer.Trainer`.
-    """
-    with runtime.autocast():
-        loss = regression_loss(model, coords, target, batch_size, sampler)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    value = float(loss.detach())
-    return {"loss": value, "psnr": psnr(value)}
 
 
 def with_psnr(metrics: dict[str, float]) -> dict[str, float]:

@@ -4,8 +4,8 @@ The mesh (default: the Stanford bunny at ``<data_root>/sdf/bunny.obj``; or any O
 scaled into ``[0.1, 0.9]^3``. Training samples: ``n_surface`` surface points perturbed by
 Gaussian noise (``sigmas``) plus ``n_uniform`` uniform points in the unit cube, with exact signed
 distances (:func:`fields.geometry.signed_distance`: point-triangle distance, sign from the
-generalised winding number). Each step is one Adam step of an L1 loss on ``batch_size`` samples
-with a cosine learning-rate decay.
+generalised winding number). Each step is one trainer step (Adam per parameter group, cosine
+decay; ``optim.<model>.<group>``) of an L1 loss on ``batch_size`` samples.
 
 Models (``model``, sized to ``budget`` by :func:`fields.models.sized_model`): ``hashgrid``,
 ``neurbf`` (kernels initialised by weighted k-means with weights ``1 / (|sdf| + 0.01)``, so
@@ -34,14 +34,17 @@ import torch
 
 from experiments.base import Experiment, RunConfig
 from experiments.data import dataset_path
-from experiments.families.image_fit_fields import (
-    DEFAULT_LR,
+from experiments.distributed import shard
+from experiments.families._fields import (
     FieldFitState,
+    FieldsOptim,
+    ModelOptim,
     build_named_field,
-    cosine_lr,
-    make_optimizer,
+    model_optim,
+    parameter_groups,
 )
 from experiments.registry import register
+from experiments.trainer import Trainer, TrainerConfig
 from fields.encodings.rbf import sdf_surface_weights
 from fields.geometry import (
     BUILTIN_SHAPES,
@@ -62,7 +65,13 @@ from neurosim.backend import InputError
 
 BUILTIN_PREFIX = "builtin:"
 
-SDF_LR: dict[str, tuple[float, float]] = {**DEFAULT_LR, "siren": (5e-5, 5e-5)}
+
+@dataclass
+class SdfOptim(FieldsOptim):
+    """:class:`~experiments.families._fields.FieldsOptim` with SIREN at half its image rate
+    (5e-5: SIREN's SDF fits are unstable at 1e-4)."""
+
+    siren: ModelOptim = field(default_factory=lambda: model_optim("siren", decoder=5e-5))
 
 
 @dataclass
@@ -76,7 +85,8 @@ class FieldsSdfConfig(RunConfig):
         model, budget, model_options, encoding, decoder, cam: as in ``fields_image``.
         n_surface, n_uniform, sigmas: training samples (see :func:`fields.geometry.sample_sdf`).
         batch_size: samples per step (0: all).
-        lr, encoding_lr: Adam learning rates (0: the model's default).
+        optim: optimizers per model and parameter group (``optim.neurbf.decoder.lr=3e-3``).
+        trainer: clipping, accumulation, divergence check.
         kmeans_iterations, kernel_alpha: NeuRBF initialisation.
         iou_points: uniform points of the IoU estimate.
         mc_resolution: marching-cubes lattice size per axis.
@@ -94,8 +104,8 @@ class FieldsSdfConfig(RunConfig):
     n_uniform: int = 16384
     sigmas: list[float] = field(default_factory=lambda: [0.01, 0.002])
     batch_size: int = 4096
-    lr: float = 0.0
-    encoding_lr: float = 0.0
+    optim: SdfOptim = field(default_factory=SdfOptim)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     kmeans_iterations: int = 10
     kernel_alpha: float = 0.5
     iou_points: int = 32768
@@ -191,10 +201,11 @@ class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
         self.points, self.sdf = points.to(device), sdf.to(device)
         self.iou_x, self.inside = iou_x.to(device), inside.to(device)
         self.slice_true = slice_true
+        optim = cfg.optim.for_model(cfg.model)
         init = torch.Generator().manual_seed(cfg.seed)
         custom = {"encoding": cfg.encoding, "decoder": cfg.decoder, "cam": cfg.cam}
         self.model = build_named_field(
-            cfg.model, cfg.budget, 3, 1, dict(cfg.model_options), custom, init
+            cfg.model, cfg.budget, 3, 1, dict(cfg.model_options), custom, init, cfg.seed
         ).to(device)
         rbf = self.model.rbf
         if rbf is not None:
@@ -205,28 +216,31 @@ class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
                 cfg.kernel_alpha,
                 generator=init,
             )
-        dec_lr, enc_lr = SDF_LR.get(cfg.model, SDF_LR["custom"])
-        self.optimizer = make_optimizer(self.model, cfg.lr or dec_lr, cfg.encoding_lr or enc_lr)
-        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.trainer = Trainer(
+            self.model,
+            parameter_groups(self.model, optim),
+            self.runtime,
+            total_steps=cfg.steps,
+            config=cfg.trainer,
+        )
         self.sampler = torch.Generator().manual_seed(cfg.seed + 1)
 
+    def loss(self, micro: int) -> torch.Tensor:
+        """L1 error of the predicted signed distance on one (micro-)batch of samples."""
+        assert self.trainer is not None
+        x, target = self.points, self.sdf
+        if self.config.batch_size > 0:
+            idx = torch.randint(
+                0, self.points.shape[0], (self.config.batch_size,), generator=self.sampler
+            )
+            idx = shard(idx).to(self.runtime.device)
+            x, target = x[idx], target[idx]
+        pred = self.trainer.model(x)[:, 0]
+        return (pred.float() - target).abs().mean()
+
     def step(self, step: int) -> dict[str, float]:
-        cfg = self.config
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = cosine_lr(base, step, cfg.steps)
-        if cfg.batch_size > 0:
-            idx = torch.randint(0, self.points.shape[0], (cfg.batch_size,), generator=self.sampler)
-            idx = idx.to(self.runtime.device)
-            x, target = self.points[idx], self.sdf[idx]
-        else:
-            x, target = self.points, self.sdf
-        with self.runtime.autocast():
-            pred = self.model(x)[:, 0]
-        loss = (pred.float() - target).abs().mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"loss": float(loss.detach())}
+        assert self.trainer is not None
+        return self.trainer.train_step(step, self.loss)
 
     @torch.no_grad()
     def field_at(self, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
