@@ -65,7 +65,7 @@ def custom_optim() -> ModelOptim:
     return ModelOptim(
         encoding=FieldOptimConfig(lr=1e-3),
         decoder=FieldOptimConfig(lr=1e-3),
-        cam=FieldOptimConfig(lr=1e-3),
+        cam=FieldOptimConfig(lr=1e-2),
     )
 
 

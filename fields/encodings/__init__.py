@@ -207,7 +207,6 @@ register_encoding(
             "ffn_cam": Baseline(
                 sizing.size_ffn_cam,
                 decoder_lr=1e-3,
-                cam_lr=1e-3,
                 description="Fourier features + ReLU MLP with coordinate-aware modulation",
             ),
         },

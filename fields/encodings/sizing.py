@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fields.cam import default_normalization, default_resolution
 from neurosim.backend import InputError
-
-CAM_RESOLUTION = {1: 64, 2: 32, 3: 8}
-"""Default CAM grid vertices per axis by coordinate dimension: the CAM paper's 64 (1-D signals)
-and 32 x 32 (images); 8^3 for 3-D, our choice (the paper's NeRF settings span other inputs)."""
 
 
 def mlp_params(in_dim: int, hidden: int, layers: int, out_dim: int) -> int:
@@ -75,11 +72,14 @@ def size_ffn_cam(
     sigma: float = 10.0,
     layers: int = 4,
     cam_resolution: int | None = None,
-    cam_per_feature: bool = True,
+    cam_per_feature: bool = False,
 ) -> dict[str, Any]:
-    """``ffn_cam``: :func:`size_ffn` plus CAM over every coordinate, the width re-solved so that
-    the CAM grid is inside the budget (grid resolution from :data:`CAM_RESOLUTION`)."""
-    res = int(cam_resolution or 4)
+    """``ffn_cam``: :func:`size_ffn` plus CAM over every coordinate in the paper's form (one
+    scale and shift per layer; ``cam_per_feature`` for one per feature), the width re-solved so
+    that the CAM grid is inside the budget. Grid resolution and normalisation default to the
+    paper's for the coordinate dimension (:func:`fields.cam.default_resolution`: 32 x 32 for
+    images, 64 in 1-D)."""
+    res = int(cam_resolution or default_resolution(in_dim))
     feat = 2 * num_frequencies + in_dim
     hidden = largest(
         lambda h: (
@@ -94,7 +94,12 @@ def size_ffn_cam(
     )
     spec = size_ffn(budget, in_dim, out_dim, num_frequencies=num_frequencies, sigma=sigma)
     spec["decoder"] = {"type": "mlp", "hidden": hidden, "layers": layers}
-    spec["cam"] = {"coord_dims": list(range(in_dim)), "resolution": res}
+    spec["cam"] = {
+        "coord_dims": list(range(in_dim)),
+        "resolution": res,
+        "per_feature": cam_per_feature,
+        "normalization": default_normalization(in_dim),
+    }
     if (
         mlp_params(feat, hidden, layers, out_dim)
         + cam_grid_params(in_dim, layers - 1, res, hidden, cam_per_feature)

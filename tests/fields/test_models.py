@@ -10,9 +10,9 @@ import torch
 from skimage.metrics import structural_similarity
 
 from fields.cam import CAMDecoder
+from fields.encodings import model_names
 from fields.encodings.rbf import AdaptiveRBF, NeuRBFHybrid
 from fields.metrics import count_parameters, mse, parameter_breakdown, psnr, ssim
-from fields.encodings import model_names
 from fields.models import Field, SineResidual, build_field, sized_model
 from fields.siren import Siren
 from neurosim.backend import InputError
