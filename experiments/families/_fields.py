@@ -69,6 +69,14 @@ def custom_optim() -> ModelOptim:
     )
 
 
+BUILTIN_MODELS = ("ffn", "ffn_cam", "siren", "hashgrid", "neurbf")
+
+
+def registered_optims() -> dict[str, ModelOptim]:
+    """Default sections of the registered models that are not built in."""
+    return {m: model_optim(m) for m in model_names() if m not in BUILTIN_MODELS}
+
+
 @dataclass
 class FieldsOptim:
     """One :class:`ModelOptim` per named model (defaults from the encoding registry) and the
@@ -80,6 +88,9 @@ class FieldsOptim:
     hashgrid: ModelOptim = field(default_factory=lambda: model_optim("hashgrid"))
     neurbf: ModelOptim = field(default_factory=lambda: model_optim("neurbf"))
     custom: ModelOptim = field(default_factory=custom_optim)
+    registered: dict[str, ModelOptim] = field(default_factory=lambda: registered_optims())
+    """Sections of models registered beyond the built-in ones (filled from the registry when
+    the config is made; override a whole entry, e.g. ``optim.registered={mymodel: {...}}``)."""
 
     def for_model(self, model: str) -> ModelOptim:
         """The section of ``model`` (an :class:`InputError` for a model without one)."""
@@ -87,6 +98,8 @@ class FieldsOptim:
         if model not in known:
             raise InputError(f"unknown model {model!r}; expected one of {known}")
         section = getattr(self, model, None)
+        if not isinstance(section, ModelOptim):
+            section = self.registered.get(model)
         if not isinstance(section, ModelOptim):
             raise InputError(
                 f"model {model!r} has no optimizer section optim.{model} (sections: "
