@@ -10,8 +10,10 @@ so that a sweep over ``model`` gives a like-for-like table:
   image-gradient magnitude, a 2-level hash grid, an MLP with the first-layer sinusoid);
 * ``custom``: the ``encoding`` / ``decoder`` / ``cam`` specs given in the config.
 
-The image is a scikit-image sample (``astronaut``, ``camera``, ...) or any image file, resized to
-``size x size``, in [0, 1]. Each step is one Adam step on ``batch_size`` random pixels (all
+The image is a scikit-image sample (``astronaut``, ``camera``, ...) or any image file (8/16-bit
+PNG and TIFF, OpenEXR ``.exr``, Radiance ``.hdr``, ... through :mod:`experiments.images`),
+resized to ``size x size``; integer formats in [0, 1], float formats linear as stored, and PSNR
+and SSIM use the image's own range (peak 1, or ``max - min`` of a float image). Each step is one Adam step on ``batch_size`` random pixels (all
 pixels when 0), run by :class:`experiments.trainer.Trainer` with up to three parameter groups
 (``encoding``, ``decoder``, ``cam``; their optimizers are ``optim.<model>.<group>``, defaults
 from the encoding registry, cosine decay to 1% of each rate). Final metrics: ``psnr``,
@@ -23,6 +25,7 @@ Sweep: ``neurosim sweep fields_image model=ffn,ffn_cam,hashgrid,neurbf --preset 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +39,8 @@ from experiments.families._fields import (
     build_named_field,
     parameter_groups,
 )
-from experiments.families.image_fit import load_image, pixel_grid, regression_loss, with_psnr
+from experiments.families.image_fit import pixel_grid, regression_loss
+from experiments.images import load_image
 from experiments.registry import register
 from experiments.trainer import Trainer, TrainerConfig
 from fields.encodings.rbf import image_gradient_weights
@@ -100,7 +104,10 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             raise InputError(f"fields_image batch_size must be >= 0, got {cfg.batch_size}")
         optim = cfg.optim.for_model(cfg.model)
         device = self.runtime.device
-        image = load_image(cfg.image, cfg.size)
+        loaded = load_image(cfg.image, cfg.size)
+        image = loaded.pixels
+        self.peak = loaded.peak
+        self.value_range = (float(image.min()), float(image.max())) if loaded.linear else (0.0, 1.0)
         self.shape = image.shape
         target = torch.from_numpy(image)
         self.target = target.reshape(-1, image.shape[-1]).to(device)
@@ -154,16 +161,21 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             and step % max(cfg.refresh_every, 1) == 0
         ):
             rbf.refresh_neighbors()
-        return with_psnr(self.trainer.train_step(step, self.loss))
+        metrics = self.trainer.train_step(step, self.loss)
+        # the batch PSNR in the image's own range (peak 1 or the float image's max - min)
+        metrics["psnr"] = 10.0 * math.log10(self.peak**2 / max(metrics["loss"], 1e-30))
+        return metrics
 
     @torch.no_grad()
     def predict(self, chunk: int = 65536) -> torch.Tensor:
-        """The reconstruction ``[H, W, C]`` in [0, 1] (CPU)."""
+        """The reconstruction ``[H, W, C]`` (CPU), clamped to the target's range: [0, 1] for
+        integer-format images, ``[min, max]`` of the target for linear float ones."""
         parts = [
             self.model(self.coords[s : s + chunk]).float()
             for s in range(0, self.coords.shape[0], chunk)
         ]
-        return torch.cat(parts).clamp(0, 1).reshape(self.shape).cpu()
+        low, high = self.value_range
+        return torch.cat(parts).clamp(low, high).reshape(self.shape).cpu()
 
     def evaluate(self) -> dict[str, float]:
         pred = self.predict()
@@ -172,8 +184,8 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
         self.save_array("target", target.numpy())
         self.save_array("error", (pred - target).abs().mean(-1).numpy())
         return {
-            "psnr": psnr(pred, target),
-            "ssim": ssim(pred, target),
+            "psnr": psnr(pred, target, data_range=self.peak),
+            "ssim": ssim(pred, target, data_range=self.peak),
             "params": float(count_parameters(self.model, trainable_only=False)),
             "trainable_params": float(count_parameters(self.model)),
         }
