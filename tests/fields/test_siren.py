@@ -98,3 +98,17 @@ def test_initialisation_gives_the_distributions_of_the_papers_theorem() -> None:
         assert abs(float(h.var()) - 0.5) < 0.03, (i, float(h.var()))
         if i == 0:
             assert _ks(h, _arcsine_cdf) < 0.02
+
+
+def test_the_siren_baseline_feeds_coordinates_in_minus_one_to_one() -> None:
+    """The SIREN reference code samples coordinates on [-1, 1] (its first layer spans several
+    periods there); the budget-sized baseline maps the unit cube onto that box."""
+    from fields.models import build_field, sized_model
+
+    field = build_field(2, 3, **sized_model("siren", 20000, 2, 3))
+    corners = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.5, 0.25]])
+    torch.testing.assert_close(
+        field.encoding(corners), torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, -0.5]])
+    )
+    first = next(m for m in field.decoder if isinstance(m, nn.Linear))
+    assert float(first.weight.abs().max()) <= 1 / 2  # U(-1/fan_in, 1/fan_in), fan_in = 2
