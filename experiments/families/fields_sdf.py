@@ -68,8 +68,8 @@ BUILTIN_PREFIX = "builtin:"
 
 @dataclass
 class SdfOptim(FieldsOptim):
-    """:class:`~experiments.families._fields.FieldsOptim` with SIREN at half its image rate
-    (5e-5: SIREN's SDF fits are unstable at 1e-4)."""
+    """:class:`~experiments.families._fields.FieldsOptim` with SIREN's decoder at 5e-5, half its
+    image rate (the rate behind the SDF table in ``benchmarks/README.md``)."""
 
     siren: ModelOptim = field(default_factory=lambda: model_optim("siren", decoder=5e-5))
 
