@@ -17,6 +17,7 @@ Instant-NGP, and a cosine decay to 1% of the rate at the last step.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -70,6 +71,26 @@ def custom_optim() -> ModelOptim:
 
 
 BUILTIN_MODELS = ("ffn", "ffn_cam", "siren", "hashgrid", "neurbf")
+
+
+class ModelChoices(Collection[str]):
+    """The live set of valid ``model`` values: every registered named model and ``custom``
+    (read when a config is checked, so a model registered later is admitted)."""
+
+    def _names(self) -> list[str]:
+        return [*model_names(), "custom"]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+MODEL_CHOICES = ModelChoices()
 
 
 def registered_optims() -> dict[str, ModelOptim]:

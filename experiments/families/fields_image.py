@@ -33,7 +33,9 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import bounded, one_of
 from experiments.families._fields import (
+    MODEL_CHOICES,
     FieldFitState,
     FieldsOptim,
     build_named_field,
@@ -70,19 +72,19 @@ class FieldsImageConfig(RunConfig):
     """
 
     image: str = "astronaut"
-    size: int = 256
-    model: str = "ffn"
-    budget: int = 65536
+    size: int = bounded(256, ge=11)
+    model: str = one_of("ffn", MODEL_CHOICES)
+    budget: int = bounded(65536, ge=1000)
     model_options: dict[str, Any] = field(default_factory=dict)
     encoding: dict[str, Any] = field(default_factory=dict)
     decoder: dict[str, Any] = field(default_factory=dict)
     cam: dict[str, Any] = field(default_factory=dict)
     optim: FieldsOptim = field(default_factory=FieldsOptim)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    batch_size: int = 16384
-    kmeans_iterations: int = 10
-    kernel_alpha: float = 0.5
-    refresh_every: int = 100
+    batch_size: int = bounded(16384, ge=0)
+    kmeans_iterations: int = bounded(10, ge=1)
+    kernel_alpha: float = bounded(0.5, gt=0)
+    refresh_every: int = bounded(100, ge=1)
     steps: int = 2000
     log_every: int = 50
     checkpoint_every: int = 500
@@ -150,7 +152,7 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             self.trainer.model, self.coords, self.target, self.config.batch_size, self.sampler
         )
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         cfg = self.config
         assert self.trainer is not None
         rbf = self.model.rbf
@@ -162,8 +164,15 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
         ):
             rbf.refresh_neighbors()
         metrics = self.trainer.train_step(step, self.loss)
-        # the batch PSNR in the image's own range (peak 1 or the float image's max - min)
-        metrics["psnr"] = 10.0 * math.log10(self.peak**2 / max(metrics["loss"], 1e-30))
+        # the batch PSNR in the image's own range (peak 1 or the float image's max - min),
+        # on the loss's device (no host sync)
+        loss = metrics["loss"]
+        if isinstance(loss, torch.Tensor):
+            metrics["psnr"] = 10.0 * torch.log10(
+                self.peak**2 / loss.detach().float().clamp_min(1e-30)
+            )
+        else:
+            metrics["psnr"] = 10.0 * math.log10(self.peak**2 / max(loss, 1e-30))
         return metrics
 
     @torch.no_grad()

@@ -33,9 +33,11 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import bounded, one_of
 from experiments.data import dataset_path
 from experiments.distributed import shard
 from experiments.families._fields import (
+    MODEL_CHOICES,
     FieldFitState,
     FieldsOptim,
     ModelOptim,
@@ -94,23 +96,23 @@ class FieldsSdfConfig(RunConfig):
     """
 
     mesh: str = ""
-    model: str = "neurbf"
-    budget: int = 131072
+    model: str = one_of("neurbf", MODEL_CHOICES)
+    budget: int = bounded(131072, ge=1000)
     model_options: dict[str, Any] = field(default_factory=dict)
     encoding: dict[str, Any] = field(default_factory=dict)
     decoder: dict[str, Any] = field(default_factory=dict)
     cam: dict[str, Any] = field(default_factory=dict)
-    n_surface: int = 65536
-    n_uniform: int = 16384
+    n_surface: int = bounded(65536, ge=0)
+    n_uniform: int = bounded(16384, ge=0)
     sigmas: list[float] = field(default_factory=lambda: [0.01, 0.002])
-    batch_size: int = 4096
+    batch_size: int = bounded(4096, ge=0)
     optim: SdfOptim = field(default_factory=SdfOptim)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    kmeans_iterations: int = 10
-    kernel_alpha: float = 0.5
-    iou_points: int = 32768
-    mc_resolution: int = 128
-    metric_samples: int = 10000
+    kmeans_iterations: int = bounded(10, ge=1)
+    kernel_alpha: float = bounded(0.5, gt=0)
+    iou_points: int = bounded(32768, ge=1)
+    mc_resolution: int = bounded(128, ge=8)
+    metric_samples: int = bounded(10000, ge=1)
     steps: int = 1000
     log_every: int = 50
     checkpoint_every: int = 500
@@ -238,7 +240,7 @@ class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
         pred = self.trainer.model(x)[:, 0]
         return (pred.float() - target).abs().mean()
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         assert self.trainer is not None
         return self.trainer.train_step(step, self.loss)
 

@@ -128,7 +128,7 @@ def test_image_metrics_equal_a_plain_pytorch_run(tmp_path: Path) -> None:
         pred = model(coords).clamp(0, 1)
     want_psnr = 10 * math.log10(1.0 / float((pred - target).pow(2).mean()))
 
-    assert last["loss"] == pytest.approx(loss, rel=1e-5)
+    assert float(last["loss"]) == pytest.approx(loss, rel=1e-5)
     assert got["psnr"] == pytest.approx(want_psnr, abs=1e-4)
     assert got["params"] == sum(p.numel() for p in model.parameters())
 
@@ -174,7 +174,7 @@ def test_sdf_iou_equals_a_plain_pytorch_run_on_a_sphere() -> None:
     inter = int((pred_inside & exp.inside).sum())
     union = int((pred_inside | exp.inside).sum())
 
-    assert last["loss"] == pytest.approx(loss, rel=1e-5)
+    assert float(last["loss"]) == pytest.approx(loss, rel=1e-5)
     assert got["iou"] == pytest.approx(inter / union, abs=1e-9)
     assert got["iou"] > 0.6  # learned the sphere (a flipped sign scores near 0)
 

@@ -60,7 +60,7 @@ def test_image_custom_model_and_bad_config(tmp_path: Path) -> None:
     ]
     result = run_experiment("fields_image", custom, tmp_path, "tiny")
     assert math.isfinite(result.metrics["psnr"])
-    with pytest.raises(InputError, match="unknown model"):
+    with pytest.raises(InputError, match="'model' = 'nerf'.*one of"):
         run_experiment("fields_image", ["model=nerf"], tmp_path, "tiny")
     with pytest.raises(InputError, match="neither a scikit-image sample"):
         run_experiment("fields_image", ["image=/no/such/file.png"], tmp_path, "tiny")
