@@ -138,3 +138,17 @@ register_encoding(
     )
 )
 __all__ += ["AdaptiveRBF", "NeuRBFHybrid"]
+
+# Tri-plane (fields/encodings/triplane.py): three axis-aligned feature planes, 3-D only
+from fields.encodings.triplane import TriPlane  # noqa: E402
+
+for _aggregation in ("sum", "product", "concat"):
+    register_encoding(
+        EncodingSpec(
+            f"triplane-{_aggregation}",
+            lambda d, g, a=_aggregation: TriPlane(d, resolution=5, features=3, aggregation=a, generator=g),
+            in_dims=(3,),
+            domain=(0.0, 1.0),
+        )
+    )
+__all__ += ["TriPlane"]

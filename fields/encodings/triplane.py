@@ -98,11 +98,12 @@ class TriPlane(nn.Module):
         return self.features * (3 if self.aggregation == "concat" else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "TriPlane input x [*B, 3]", min_ndim=1)
+        eager = not torch.compiler.is_compiling()  # value checks sync: eager mode only
+        check_tensor(x, "TriPlane input x [*B, 3]", min_ndim=1, finite=eager)
         if x.shape[-1] != 3:
             raise InputError(f"TriPlane expected 3-D points [*B, 3], got shape {tuple(x.shape)}")
         flat = x.reshape(-1, 3)
-        if flat.numel():
+        if eager and flat.numel():
             lo, hi = float(flat.min()), float(flat.max())
             if lo < 0.0 or hi > 1.0:
                 raise InputError(

@@ -388,3 +388,42 @@ def _reinit_linears(module: nn.Module, generator: torch.Generator) -> None:
                 m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
                 if m.bias is not None:
                     m.bias.copy_((torch.rand(m.bias.shape, generator=generator) * 2 - 1) * bound)
+
+
+class ProposalDensity(nn.Module):
+    """A small density field for proposal sampling: ``u [M, 3] in [0, 1]^3 -> sigma [M]``.
+
+    A 5-level hash grid (finest resolution ``max_resolution``) and a one-hidden-layer MLP of
+    width 16 with :func:`trunc_exp`, as nerfacto's proposal networks.
+    """
+
+    def __init__(
+        self,
+        max_resolution: int = 128,
+        log2_hashmap_size: int = 17,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoding = HashGrid(
+            3,
+            n_levels=5,
+            n_features_per_level=2,
+            log2_hashmap_size=log2_hashmap_size,
+            base_resolution=16,
+            per_level_scale=None,
+            max_resolution=max_resolution,
+            generator=generator,
+        )
+        self.mlp = MLP(self.encoding.out_dim, 1, 16, 2)
+        if generator is not None:
+            _reinit_linears(self.mlp, generator)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return trunc_exp(self.mlp(self.encoding(u))[..., 0])
+
+
+def proposal_density_field(
+    max_resolution: int = 128, generator: torch.Generator | None = None
+) -> ProposalDensity:
+    """A :class:`ProposalDensity` (nerfacto's proposal network sizes)."""
+    return ProposalDensity(max_resolution, generator=generator)
