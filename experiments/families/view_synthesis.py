@@ -22,7 +22,8 @@ Metrics per logged step: ``loss``, ``psnr`` (training batch), ``rays``, ``sample
 ``curve_seconds`` are logged whenever the training time crosses a mark of ``eval_seconds``
 (and every ``eval_every`` steps), on ``eval_views`` test views. Final metrics: ``psnr``, ``ssim``
 (mean over the test views; ``lpips`` too when its weights are on disk), ``params``.
-Arrays: ``renders``, ``targets``, ``depth``, ``error`` (test views), ``turntable`` frames (also
+Arrays: ``renders``, ``targets``, ``depth`` (expected distance of the visible surface, i.e. the
+weighted mean sample distance divided by the opacity), ``opacity``, ``error`` (test views), ``turntable`` frames (also
 written as ``turntable.gif`` in the run folder) and, for ``triplane``, ``triplane_planes``.
 """
 
@@ -91,7 +92,8 @@ class ViewSynthesisConfig(RunConfig):
         model: one of ``hashgrid``, ``neurbf``, ``triplane``, ``cam``, ``cam_position``.
         model_options: options of :func:`fields.rendering.radiance.radiance_field`.
         sampler: ``occupancy`` (bounded scenes) or ``proposal`` (unbounded; contraction).
-        grid_resolution, grid_update_every, grid_warmup, grid_threshold: the occupancy grid.
+        grid_resolution, grid_update_every, grid_warmup, grid_threshold: the occupancy grid
+            (the threshold is on the opacity of a step of 1/1024 of the box diagonal).
         render_steps: marching steps along the scene box's diagonal (step size = diagonal / it).
         early_stop: transmittance below which samples are dropped before the gradient pass.
         rays: rays per step (the start value when ``target_samples`` > 0).
@@ -151,7 +153,7 @@ def load_scene(cfg: ViewSynthesisConfig) -> tuple[ViewDataset, ViewDataset]:
 
         return (
             embedded_scene("train", cfg.image_size, cfg.train_views),
-            embedded_scene("test", cfg.image_size, cfg.test_views),
+            embedded_scene("test", cfg.image_size, cfg.test_views, train_views=cfg.train_views),
         )
     path = Path(cfg.scene).expanduser()
     if not path.is_absolute():
@@ -207,7 +209,11 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
         self.test_cameras = test.cameras.to(device)
         self.unbounded = cfg.sampler == "proposal"
         aabb = torch.tensor(train.aabb, dtype=torch.float32)
-        self.step_size = float((aabb[3:] - aabb[:3]).norm()) / cfg.render_steps
+        diagonal = float((aabb[3:] - aabb[:3]).norm())
+        self.step_size = diagonal / cfg.render_steps
+        # the grid thresholds the opacity of a step of Instant-NGP's length (1/1024 of the box
+        # diagonal), whatever step the renderer takes: the same density cut-off as Instant-NGP
+        self.grid_step = diagonal / 1024
         init = torch.Generator().manual_seed(cfg.seed)
         options = dict(cfg.model_options)
         if self.unbounded:
@@ -282,7 +288,7 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
 
     def _update_grid(self, step: int) -> None:
         assert self.grid is not None
-        self.grid.maybe_update(self.field.density, step, self.step_size, self.grid_rng)
+        self.grid.maybe_update(self.field.density, step, self.grid_step, self.grid_rng)
 
     # -- training ------------------------------------------------------------------------------
     def _draw(self) -> tuple[Any, torch.Tensor, torch.Tensor]:
@@ -412,16 +418,18 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
         cfg = self.config
         count = min(cfg.final_views or len(self.test_set), len(self.test_set))
         targets = self.test_targets()[:count]
-        rgbs, depths = [], []
+        rgbs, depths, opacities = [], [], []
         for i in range(count):
-            rgb, depth, _ = self.render_view(self.test_cameras, i)
+            rgb, depth, opacity = self.render_view(self.test_cameras, i)
             rgbs.append(rgb.clamp(0, 1).cpu())
-            depths.append(depth.cpu())
+            depths.append((depth / opacity.clamp(min=1e-6)).cpu())
+            opacities.append(opacity.cpu())
         renders = torch.stack(rgbs)
         self._renders = {
             "renders": renders.numpy().astype(np.float32),
             "targets": targets.numpy().astype(np.float32),
             "depth": torch.stack(depths).numpy().astype(np.float32),
+            "opacity": torch.stack(opacities).numpy().astype(np.float32),
             "error": (renders - targets).abs().mean(-1).numpy().astype(np.float32),
         }
         return self._renders

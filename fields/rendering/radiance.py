@@ -227,7 +227,7 @@ class RadianceField(nn.Module):
         contraction: bool = False,
         direction_cam: DirectionCAM | None = None,
         position_cam: PositionCAM | None = None,
-        density_bias: float = 0.0,
+        density_bias: float = -1.0,
     ) -> None:
         super().__init__()
         if direction_encoding not in DIRECTION_ENCODINGS:
@@ -305,7 +305,7 @@ def radiance_field(
     ``plane_features`` [16], ``aggregation`` [sum] (``triplane``); ``cam_resolution``
     ([10, 3] for ``cam``, 128 for ``cam_position``); and the :class:`RadianceField` keywords
     ``hidden`` [64], ``geo_features`` [16], ``density_layers`` [2], ``color_layers`` [3],
-    ``direction_encoding`` [sh], ``contraction`` [False], ``density_bias`` [0].
+    ``direction_encoding`` [sh], ``contraction`` [False], ``density_bias`` [-1].
     """
     if model not in MODELS:
         raise InputError(f"unknown radiance field {model!r}; expected one of {MODELS}")

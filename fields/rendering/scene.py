@@ -115,17 +115,28 @@ def scene_cameras(
 
 
 def embedded_scene(
-    split: str = "train", size: int = 64, views: int | None = None, samples: int = 192
+    split: str = "train",
+    size: int = 64,
+    views: int | None = None,
+    samples: int = 128,
+    train_views: int = 40,
 ) -> ViewDataset:
-    """The embedded scene's ``train`` (default 40 views) or ``test`` (default 8 views) split."""
+    """The embedded scene's ``train`` (default ``train_views`` = 40 views) or ``test`` (default
+    8 views) split.
+
+    Test azimuths are those of ``views`` evenly spaced cameras turned by half the training
+    spacing, so when ``views`` divides ``train_views`` every test camera lies halfway between two
+    training azimuths; their elevations follow another sequence as well.
+    """
     if split not in ("train", "val", "test"):
         raise InputError(f"split {split!r} is not known; expected train, val or test")
     if split == "train":
-        cams = scene_cameras(views or 40, size)
+        cams = scene_cameras(views or train_views, size)
     else:
         count = views or 8
-        # azimuths halfway between training ones when the counts align; elevations differ too
-        cams = scene_cameras(count, size, offset=0.5, elevations=(20.0, 50.0))
+        cams = scene_cameras(
+            count, size, offset=0.5 * count / train_views, elevations=(20.0, 50.0)
+        )
     images, alpha = render_scene(cams, samples)
     names = [f"{split}_{i:03d}" for i in range(len(cams))]
     return ViewDataset(images, alpha, cams, AABB, names)
