@@ -106,7 +106,9 @@ class ViewSynthesisConfig(RunConfig):
         eval_views: test views of the periodic evaluations (0: all).
         final_views: test views of the final evaluation (0: all).
         max_train_seconds: stop training (remaining steps do nothing) after this much training
-            time (0: no limit); for the time-budget measurements.
+            time (0: no limit); for the time-budget measurements. The learning-rate schedules
+            then run over the number of steps expected to fit into that time (re-estimated at
+            every step from the pace so far), not over ``steps``.
         turntable_frames: frames of the turntable GIF (0: none).
         lpips: report LPIPS when the ``lpips`` package and its backbone weights are on disk.
         proposal_samples: samples per ray of each proposal level and of the field.
@@ -347,6 +349,12 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
         metrics = self.trainer.train_step(step, self.loss)
         elapsed = time.perf_counter() - start
         self.train_seconds += elapsed
+        if cfg.max_train_seconds > 0:
+            # the learning-rate schedule follows the training time: the run is expected to end
+            # after as many steps as fit into max_train_seconds at the pace so far
+            done = self.trainer.steps_done
+            expected = done * cfg.max_train_seconds / max(self.train_seconds, 1e-9)
+            self.trainer.total_steps = int(min(cfg.steps, max(done + 1, expected)))
         samples = reduce_mean({"samples": metrics["samples"]})["samples"] * world_size()
         if cfg.target_samples > 0 and samples > 0:
             scale = cfg.target_samples / samples
