@@ -91,6 +91,8 @@ class ViewSynthesisConfig(RunConfig):
         downscale: integer downscale of a scene's images.
         model: one of ``hashgrid``, ``neurbf``, ``triplane``, ``cam``, ``cam_position``.
         model_options: options of :func:`fields.rendering.radiance.radiance_field`.
+        backend: kernel backend of the hash grids (``auto``, ``torch``, ``compile``,
+            ``triton``, ``tcnn``); ``triplane`` has none.
         sampler: ``occupancy`` (bounded scenes) or ``proposal`` (unbounded; contraction).
         grid_resolution, grid_update_every, grid_warmup, grid_threshold: the occupancy grid
             (the threshold is on the opacity of a step of 1/1024 of the box diagonal).
@@ -121,6 +123,7 @@ class ViewSynthesisConfig(RunConfig):
     downscale: int = 1
     model: str = "hashgrid"
     model_options: dict[str, Any] = field(default_factory=dict)
+    backend: str = "auto"
     sampler: str = "occupancy"
     grid_resolution: int = 64
     grid_update_every: int = 16
@@ -220,6 +223,10 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
         options = dict(cfg.model_options)
         if self.unbounded:
             options.setdefault("contraction", True)
+        if cfg.model != "triplane":
+            options.setdefault("backend", cfg.backend)
+        elif cfg.backend != "auto":
+            raise InputError("the triplane model has no kernel backend; leave backend=auto")
         with seeded(cfg.seed):
             self.field = radiance_field(cfg.model, train.aabb, generator=init, **options)
         modules: dict[str, torch.nn.Module] = {"field": self.field}
