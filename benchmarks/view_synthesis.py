@@ -101,7 +101,9 @@ def main() -> None:
         ray_rate = statistics.median(v[0] for v in values)
         sample_rate = statistics.median(v[1] for v in values)
         first = first or ray_rate
-        lines.append(f"| {backend} | {ray_rate:,.0f} | {sample_rate:,.0f} | {ray_rate / first:.2f}x |")
+        lines.append(
+            f"| {backend} | {ray_rate:,.0f} | {sample_rate:,.0f} | {ray_rate / first:.2f}x |"
+        )
     table = "\n".join(lines)
     print(table)
     out = Path(args.out or f"benchmarks/results/view_synthesis-{device.type}.md")

@@ -43,6 +43,7 @@ from experiments.data import data_root
 from experiments.distributed import reduce_mean, shard, world_size
 from experiments.registry import register
 from experiments.trainer import CallbackLocation, OptimConfig, Trainer, TrainerConfig
+from fields.encodings.triplane import TriPlane
 from fields.metrics import count_parameters, psnr, ssim
 from fields.rendering.cameras import Cameras, image_rays, orbit_poses, pixel_rays
 from fields.rendering.datasets import ViewDataset, load_views
@@ -199,7 +200,9 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
 
     name = "view_synthesis"
     config_class = ViewSynthesisConfig
-    description = "novel-view synthesis: radiance fields (hash grid, NeuRBF, tri-plane, CAM) on posed images"
+    description = (
+        "novel-view synthesis: radiance fields (hash grid, NeuRBF, tri-plane, CAM) on posed images"
+    )
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -266,7 +269,9 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
     def _validate(self) -> None:
         cfg = self.config
         if cfg.model not in MODELS:
-            raise InputError(f"view_synthesis model {cfg.model!r} is not known; expected one of {MODELS}")
+            raise InputError(
+                f"view_synthesis model {cfg.model!r} is not known; expected one of {MODELS}"
+            )
         if cfg.sampler not in ("occupancy", "proposal"):
             raise InputError(
                 f"view_synthesis sampler {cfg.sampler!r} is not known; expected occupancy or proposal"
@@ -426,9 +431,11 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
             values.append(psnr(rgb.clamp(0, 1).cpu(), targets[i]))
         return float(np.mean(values))
 
+    _renders: dict[str, np.ndarray] | None = None
+
     @torch.no_grad()
     def _final_renders(self) -> dict[str, np.ndarray]:
-        if hasattr(self, "_renders"):
+        if self._renders is not None:
             return self._renders
         cfg = self.config
         count = min(cfg.final_views or len(self.test_set), len(self.test_set))
@@ -499,7 +506,7 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
 
                 save_gif(frames, self.results.path.parent / "turntable.gif")
         encoding = self.field.encoding
-        if hasattr(encoding, "export"):
+        if isinstance(encoding, TriPlane):
             arrays["triplane_planes"] = encoding.export()
         return arrays
 

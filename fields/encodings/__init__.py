@@ -142,11 +142,19 @@ __all__ += ["AdaptiveRBF", "NeuRBFHybrid"]
 # Tri-plane (fields/encodings/triplane.py): three axis-aligned feature planes, 3-D only
 from fields.encodings.triplane import TriPlane  # noqa: E402
 
+
+def _triplane_builder(aggregation: str) -> Callable[[int, torch.Generator], nn.Module]:
+    def build(d: int, g: torch.Generator) -> nn.Module:
+        return TriPlane(d, resolution=5, features=3, aggregation=aggregation, generator=g)  # type: ignore[arg-type]
+
+    return build
+
+
 for _aggregation in ("sum", "product", "concat"):
     register_encoding(
         EncodingSpec(
             f"triplane-{_aggregation}",
-            lambda d, g, a=_aggregation: TriPlane(d, resolution=5, features=3, aggregation=a, generator=g),
+            _triplane_builder(_aggregation),
             in_dims=(3,),
             domain=(0.0, 1.0),
         )

@@ -377,12 +377,15 @@ def orbit_poses(
     )
     el = math.radians(elevation_deg)
     centre = torch.tensor(target, dtype=torch.float64)
-    eye = torch.stack(
-        (
-            radius * math.cos(el) * torch.cos(az),
-            radius * math.cos(el) * torch.sin(az),
-            torch.full_like(az, radius * math.sin(el)),
-        ),
-        dim=-1,
-    ) + centre
+    eye = (
+        torch.stack(
+            (
+                radius * math.cos(el) * torch.cos(az),
+                radius * math.cos(el) * torch.sin(az),
+                torch.full_like(az, radius * math.sin(el)),
+            ),
+            dim=-1,
+        )
+        + centre
+    )
     return look_at(eye, centre.expand_as(eye)).to(dtype)

@@ -186,9 +186,7 @@ def parse_pose(matrix: Any, where: str) -> torch.Tensor:
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: transform_matrix is not a numeric matrix ({exc})") from exc
     if pose.shape not in ((4, 4), (3, 4)):
-        raise InputError(
-            f"{where}: transform_matrix must be 4x4 (or 3x4), got shape {pose.shape}"
-        )
+        raise InputError(f"{where}: transform_matrix must be 4x4 (or 3x4), got shape {pose.shape}")
     if not np.isfinite(pose).all():
         raise InputError(f"{where}: transform_matrix contains NaN or infinite values")
     rot = pose[:3, :3]
@@ -256,8 +254,12 @@ def load_blender(
     doc = _read_json(source, BLENDER_LAYOUT)
     fov = doc.get("camera_angle_x")
     if not isinstance(fov, int | float) or not 0 < float(fov) < math.pi:
-        raise InputError(f"{source}: camera_angle_x must be an angle in (0, pi) radians, got {fov!r}")
-    arrays, poses, names = [], [], []
+        raise InputError(
+            f"{source}: camera_angle_x must be an angle in (0, pi) radians, got {fov!r}"
+        )
+    arrays: list[np.ndarray] = []
+    poses: list[torch.Tensor] = []
+    names: list[str] = []
     first_size: tuple[int, ...] = ()
     for i, frame in enumerate(doc["frames"]):
         where = f"{source.name} frame {i}"
@@ -292,7 +294,9 @@ def _intrinsics(frame: dict[str, Any], doc: dict[str, Any], where: str) -> dict[
         value = frame.get(key, doc.get(key))
         if value is None:
             if key in _INTRINSICS:
-                raise InputError(f"{where}: intrinsic {key!r} is missing; expected {NERFSTUDIO_LAYOUT}")
+                raise InputError(
+                    f"{where}: intrinsic {key!r} is missing; expected {NERFSTUDIO_LAYOUT}"
+                )
             value = 0.0
         try:
             out[key] = float(value)
@@ -345,8 +349,14 @@ def load_nerfstudio(
         center = all_poses[:, :, 3].mean(0)
         extent = float((all_poses[:, :, 3] - center).abs().max())
         scale = 1.0 / extent if extent > 0 else 1.0
-    arrays, poses, names = [], [], []
-    fx, fy, cx, cy, dist = [], [], [], [], []
+    arrays: list[np.ndarray] = []
+    poses: list[torch.Tensor] = []
+    names: list[str] = []
+    fx: list[float] = []
+    fy: list[float] = []
+    cx: list[float] = []
+    cy: list[float] = []
+    dist: list[list[float]] = []
     size: tuple[int, int] | None = None
     for i in chosen:
         frame = frames[i]

@@ -214,6 +214,8 @@ class RadianceField(nn.Module):
         density_bias: added to ``\\hat\\sigma`` before ``exp``.
     """
 
+    aabb: torch.Tensor
+
     def __init__(
         self,
         encoding: nn.Module,
@@ -320,17 +322,23 @@ def radiance_field(
         "density_bias",
     )
     field_opts = {k: opts.pop(k) for k in field_keys if k in opts}
-    grid_defaults = {"levels": 16, "log2_hashmap_size": 19} if model != "neurbf" else {
-        "levels": 8,
-        "log2_hashmap_size": 17,
-    }
+    grid_defaults = (
+        {"levels": 16, "log2_hashmap_size": 19}
+        if model != "neurbf"
+        else {
+            "levels": 8,
+            "log2_hashmap_size": 17,
+        }
+    )
 
     def hash_grid() -> HashGrid:
         return HashGrid(
             3,
             n_levels=int(opts.pop("levels", grid_defaults["levels"])),
             n_features_per_level=int(opts.pop("features_per_level", 2)),
-            log2_hashmap_size=int(opts.pop("log2_hashmap_size", grid_defaults["log2_hashmap_size"])),
+            log2_hashmap_size=int(
+                opts.pop("log2_hashmap_size", grid_defaults["log2_hashmap_size"])
+            ),
             base_resolution=int(opts.pop("base_resolution", 16)),
             per_level_scale=None,
             max_resolution=int(opts.pop("max_resolution", 1024)),

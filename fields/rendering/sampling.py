@@ -26,7 +26,7 @@ weights from above.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -108,6 +108,10 @@ class OccupancyGrid(nn.Module):
     Buffers (saved with the model): ``density [R^3]`` (the moving maximum of ``sigma``) and
     ``occupied [R^3]`` (bool; everything starts occupied).
     """
+
+    aabb: torch.Tensor
+    density: torch.Tensor
+    occupied: torch.Tensor
 
     def __init__(
         self,
@@ -192,7 +196,10 @@ class OccupancyGrid(nn.Module):
         jitter = torch.rand(cells.shape[0], 3, generator=generator).to(device)
         points = self.cell_points(cells, jitter)
         sigma = torch.cat(
-            [density_fn(points[i : i + chunk]).float().reshape(-1) for i in range(0, len(points), chunk)]
+            [
+                density_fn(points[i : i + chunk]).float().reshape(-1)
+                for i in range(0, len(points), chunk)
+            ]
         )
         opacity = sigma * step_size
         # the same cell drawn twice keeps its larger value (scatter_reduce amax)
@@ -363,7 +370,7 @@ def outer_weights(
     ``w_coarse [N, C]``.
     """
     csum = torch.cat((torch.zeros_like(w_coarse[:, :1]), torch.cumsum(w_coarse, -1)), dim=-1)
-    lo = (torch.searchsorted(t_coarse.contiguous(), t_fine[:, :-1].contiguous(), right=True) - 1)
+    lo = torch.searchsorted(t_coarse.contiguous(), t_fine[:, :-1].contiguous(), right=True) - 1
     hi = torch.searchsorted(t_coarse.contiguous(), t_fine[:, 1:].contiguous(), right=False)
     lo = lo.clamp(0, csum.shape[-1] - 1)
     hi = hi.clamp(0, csum.shape[-1] - 1)
@@ -405,7 +412,7 @@ class ProposalSampler(nn.Module):
 
     def __init__(
         self,
-        proposals: list[nn.Module],
+        proposals: Sequence[nn.Module],
         samples_per_level: tuple[int, ...] = (256, 96, 48),
         near: float = 0.05,
         far: float = 1000.0,

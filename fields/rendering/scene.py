@@ -134,9 +134,7 @@ def embedded_scene(
         cams = scene_cameras(views or train_views, size)
     else:
         count = views or 8
-        cams = scene_cameras(
-            count, size, offset=0.5 * count / train_views, elevations=(20.0, 50.0)
-        )
+        cams = scene_cameras(count, size, offset=0.5 * count / train_views, elevations=(20.0, 50.0))
     images, alpha = render_scene(cams, samples)
     names = [f"{split}_{i:03d}" for i in range(len(cams))]
     return ViewDataset(images, alpha, cams, AABB, names)

@@ -97,8 +97,15 @@ def plot_psnr_vs_time(
     fig, ax = new_axes(ax)
     ax.plot(t, p, marker="o", color=PALETTE[0], label=label)
     for i, (ts, ps) in enumerate(targets):
-        ax.scatter([ts], [ps], marker="*", s=120, color=PALETTE[1], zorder=3,
-                   label="target" if i == 0 else None)
+        ax.scatter(
+            [ts],
+            [ps],
+            marker="*",
+            s=120,
+            color=PALETTE[1],
+            zorder=3,
+            label="target" if i == 0 else None,
+        )
     ax.set_xlabel("training time (s)")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(title)

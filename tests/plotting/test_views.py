@@ -40,7 +40,10 @@ def test_psnr_curve_depth_and_turntable(tmp_path: Path, png_check) -> None:  # t
     png_check(save_figure(fig, tmp_path / "curve.png"))
     png_check(save_figure(plot_depth(np.outer(np.arange(20), np.ones(20))), tmp_path / "depth.png"))
     frames, _ = _images(8)
-    png_check(save_figure(plot_turntable_strip(frames, count=4), tmp_path / "strip.png"), min_size=(300, 100))
+    png_check(
+        save_figure(plot_turntable_strip(frames, count=4), tmp_path / "strip.png"),
+        min_size=(300, 100),
+    )
     with pytest.raises(InputError):
         plot_psnr_vs_time([1, 2], [3.0])
 

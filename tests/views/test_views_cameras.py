@@ -26,7 +26,9 @@ def _cams(distortion: bool) -> Cameras:
     n = len(c2w)
     dist = None
     if distortion:
-        dist = torch.tensor([[-0.12, 0.03, -0.004, 0.0015, -0.001]], dtype=torch.float64).repeat(n, 1)
+        dist = torch.tensor([[-0.12, 0.03, -0.004, 0.0015, -0.001]], dtype=torch.float64).repeat(
+            n, 1
+        )
     return Cameras(
         c2w,
         torch.full((n,), 80.0, dtype=torch.float64),

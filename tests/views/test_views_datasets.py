@@ -97,7 +97,9 @@ def test_blender_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "test" / "r_1.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="could not be decoded"):
         load_blender(tmp_path, "test")
-    _mutate(tmp_path, "val", lambda d: d["frames"][0].__setitem__("transform_matrix", [[1, 0], [0, 1]]))
+    _mutate(
+        tmp_path, "val", lambda d: d["frames"][0].__setitem__("transform_matrix", [[1, 0], [0, 1]])
+    )
     with pytest.raises(InputError, match="4x4"):
         load_blender(tmp_path, "val")
 
@@ -109,7 +111,11 @@ def test_blender_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="orthonormal"):
         load_blender(tmp_path, "val")
     _blender(tmp_path)
-    _mutate(tmp_path, "val", lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(3, float("nan")))
+    _mutate(
+        tmp_path,
+        "val",
+        lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(3, float("nan")),
+    )
     with pytest.raises(InputError, match="NaN"):
         load_blender(tmp_path, "val")
     _blender(tmp_path)
@@ -156,7 +162,9 @@ def test_nerfstudio_loader_intrinsics_distortion_and_disjoint_splits(tmp_path: P
     assert train.cameras.distortion[0].tolist() == pytest.approx([-0.05, 0.01, 0.0, 0.001, -0.002])
     assert bool((train.alpha == 1).all()) and train.unbounded
     # normalised: camera centres within [-1, 1]^3, the largest coordinate at 1
-    centres = torch.cat([train.cameras.camera_to_world[:, :, 3], test.cameras.camera_to_world[:, :, 3]])
+    centres = torch.cat(
+        [train.cameras.camera_to_world[:, :, 3], test.cameras.camera_to_world[:, :, 3]]
+    )
     assert float(centres.abs().max()) == pytest.approx(1.0, abs=1e-6)
     assert isinstance(load_views(tmp_path, "train"), type(train))
 

@@ -55,7 +55,9 @@ def test_marching_renderer_reproduces_the_reference_images_of_the_true_scene() -
     truth = data.composited("white")
     for i in range(len(data)):
         rays = image_rays(data.cameras, i)
-        rgb, _, opacity = render_image(field, rays, grid=grid, step_size=step, background=torch.ones(3))
+        rgb, _, opacity = render_image(
+            field, rays, grid=grid, step_size=step, background=torch.ones(3)
+        )
         assert psnr(rgb.reshape(32, 32, 3), truth[i]) > 33.0
         diff = (opacity.reshape(32, 32) - data.alpha[i]).abs()
         assert float(diff.mean()) < 0.01 and float(diff.max()) < 0.3
@@ -108,7 +110,9 @@ def test_run_stores_renders_depth_errors_and_turntable(trained_run: Path) -> Non
     arrays = results.arrays
     assert arrays["renders"].shape == arrays["targets"].shape == (2, 24, 24, 3)
     assert arrays["depth"].shape == arrays["error"].shape == (2, 24, 24)
-    assert np.allclose(arrays["error"], np.abs(arrays["renders"] - arrays["targets"]).mean(-1), atol=1e-6)
+    assert np.allclose(
+        arrays["error"], np.abs(arrays["renders"] - arrays["targets"]).mean(-1), atol=1e-6
+    )
     # the final PSNR is the mean over the stored renders, computed here independently
     mse = ((arrays["renders"].astype(np.float64) - arrays["targets"]) ** 2).mean(axis=(1, 2, 3))
     assert results.summary["psnr"] == pytest.approx(float(np.mean(-10 * np.log10(mse))), abs=1e-4)

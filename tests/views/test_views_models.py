@@ -63,7 +63,7 @@ def test_every_model_maps_points_and_directions_with_gradients(model: str) -> No
     grads = [p.grad for p in field.parameters() if p.requires_grad]
     assert all(g is not None and bool(torch.isfinite(g).all()) for g in grads)
     # the density never depends on the view direction (the occupancy grid relies on it)
-    sigma2, rgb2 = field(x, -d)
+    sigma2, _ = field(x, -d)
     assert torch.equal(sigma.detach(), sigma2.detach())
     if model == "cam":
         assert field.direction_cam is not None
@@ -93,7 +93,11 @@ def test_triplane_interpolates_bilinearly_and_aggregates() -> None:
         out = tp(x)
         # plane (0,1) gives (x0, x1), plane (0,2) gives (x0, x2), plane (1,2) gives (x1, x2)
         per = torch.stack(
-            (torch.stack((x[:, 0], x[:, 1]), -1), torch.stack((x[:, 0], x[:, 2]), -1), torch.stack((x[:, 1], x[:, 2]), -1))
+            (
+                torch.stack((x[:, 0], x[:, 1]), -1),
+                torch.stack((x[:, 0], x[:, 2]), -1),
+                torch.stack((x[:, 1], x[:, 2]), -1),
+            )
         )
         if agg == "sum":
             expected = per.sum(0)
@@ -109,7 +113,13 @@ def test_triplane_interpolates_bilinearly_and_aggregates() -> None:
 
 
 def test_trained_triplane_planes_export_as_an_array() -> None:
-    field = radiance_field("triplane", AABB, generator=torch.Generator().manual_seed(0), plane_resolution=8, plane_features=4)
+    field = radiance_field(
+        "triplane",
+        AABB,
+        generator=torch.Generator().manual_seed(0),
+        plane_resolution=8,
+        plane_features=4,
+    )
     opt = torch.optim.Adam(field.parameters(), lr=1e-2)
     x = torch.rand(64, 3) * 3 - 1.5
     d = torch.nn.functional.normalize(torch.randn(64, 3), dim=-1)

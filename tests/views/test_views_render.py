@@ -68,7 +68,9 @@ def test_constant_density_slab_matches_the_closed_form() -> None:
     mids = 0.5 * (edges[1:] + edges[:-1])
     dens = torch.where((mids > a) & (mids < b), sigma, 0.0)
     w, _, _ = weights_dense(dens[None], edges[None, :-1], edges[None, 1:])
-    out = composite_dense(w, torch.ones(1, n, 3, dtype=torch.float64), edges[None, :-1], edges[None, 1:])
+    out = composite_dense(
+        w, torch.ones(1, n, 3, dtype=torch.float64), edges[None, :-1], edges[None, 1:]
+    )
     opacity = 1 - math.exp(-sigma * length)
     mean_depth = a + 1 / sigma - length * math.exp(-sigma * length) / opacity
     assert out.opacity.item() == pytest.approx(opacity, abs=1e-7)

@@ -34,12 +34,17 @@ def test_box_intersection_of_known_rays() -> None:
     t0, t1 = intersect_aabb(origins, dirs, BOX)
     assert t0[0].item() == pytest.approx(2.0) and t1[0].item() == pytest.approx(4.0)
     # the diagonal ray enters at (-1,-1,-1) and leaves at (1,1,1): 2 sqrt(3) and 4 sqrt(3)
-    assert t0[1].item() == pytest.approx(2 * math.sqrt(3)) and t1[1].item() == pytest.approx(4 * math.sqrt(3))
+    assert t0[1].item() == pytest.approx(2 * math.sqrt(3)) and t1[1].item() == pytest.approx(
+        4 * math.sqrt(3)
+    )
     assert t1[2] <= t0[2]  # misses
 
 
 def test_march_covers_the_box_span_in_whole_steps() -> None:
-    rays = Rays(torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    rays = Rays(
+        torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, 0.0]]),
+        torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+    )
     s = march(rays, BOX, 0.3)
     assert s.ray_indices.tolist() == [0] * 7  # span 2 in steps of 0.3: ceil(6.67) = 7
     assert s.t_starts[0].item() == pytest.approx(2.0)
@@ -68,7 +73,9 @@ def test_occupancy_grid_keeps_the_sphere_and_skipping_changes_no_pixel() -> None
     assert 0.0 < grid.occupied_fraction < 0.05
     # rendering with and without empty-space skipping gives the same opacity
     g = torch.Generator().manual_seed(1)
-    origins = torch.tensor([[0.0, 0.0, -3.0]]).repeat(200, 1) + torch.randn(200, 3, generator=g) * 0.2
+    origins = (
+        torch.tensor([[0.0, 0.0, -3.0]]).repeat(200, 1) + torch.randn(200, 3, generator=g) * 0.2
+    )
     targets = torch.tensor([0.3, -0.2, 0.1]) + torch.randn(200, 3, generator=g) * 0.25
     dirs = targets - origins
     rays = Rays(origins, dirs / dirs.norm(dim=-1, keepdim=True))
