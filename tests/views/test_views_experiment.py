@@ -139,3 +139,15 @@ def test_show_writes_the_family_figures(trained_run: Path) -> None:
         image = mpimg.imread(trained_run / "plots" / f"{name}.png")
         assert image.shape[0] >= 150 and image.shape[1] >= 200
         assert float(image[..., :3].std()) > 0.01
+
+
+def test_proposal_sampling_run_for_unbounded_scenes(tmp_path: Path) -> None:
+    result = run_experiment(
+        "view_synthesis",
+        ["sampler=proposal", "proposal_samples=[24, 12]", "steps=4", "turntable_frames=0"],
+        tmp_path,
+        "tiny",
+    )
+    assert np.isfinite(result.metrics["psnr"]) and result.metrics["psnr"] > 5.0
+    results = open_results(result.run_dir)
+    assert results.arrays["renders"].shape == (2, 24, 24, 3)
