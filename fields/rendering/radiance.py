@@ -273,8 +273,11 @@ class RadianceField(nn.Module):
         features = self.encoding(u)
         modulation = None if self.position_cam is None else self.position_cam(u)
         g = _run_mlp(self.density_mlp, features, modulation)
-        sigma = trunc_exp(g[..., 0] + self.density_bias)
-        return sigma, g
+        return self.density_from_features(g), g
+
+    def density_from_features(self, g: torch.Tensor) -> torch.Tensor:
+        """``sigma [M]`` from the geometry features ``g`` that :meth:`geometry` returned."""
+        return trunc_exp(g[..., 0] + self.density_bias)
 
     def density(self, x: torch.Tensor) -> torch.Tensor:
         """``sigma [M]`` at world points ``x [M, 3]``."""

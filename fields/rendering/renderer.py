@@ -32,7 +32,13 @@ from fields.rendering.render import (
     weights_dense,
     weights_packed,
 )
-from fields.rendering.sampling import OccupancyGrid, ProposalSampler, Samples, march
+from fields.rendering.sampling import (
+    OccupancyGrid,
+    ProposalSampler,
+    Samples,
+    intersect_aabb,
+    march,
+)
 from neurosim.backend import InputError
 
 
@@ -58,6 +64,89 @@ def _chunked(fn: Any, x: torch.Tensor, max_samples: int) -> torch.Tensor:
     return torch.cat([fn(x[i : i + max_samples]) for i in range(0, x.shape[0], max_samples)])
 
 
+@torch.no_grad()
+def march_visible(
+    density_fn: Any,
+    rays: Rays,
+    aabb: torch.Tensor,
+    step_size: float,
+    grid: OccupancyGrid | None = None,
+    *,
+    near: float = 0.0,
+    generator: torch.Generator | None = None,
+    early_stop: float = 1e-4,
+    alpha_threshold: float = 0.0,
+    segment: int = 64,
+    max_steps: int = 4096,
+    max_samples: int = 1 << 20,
+) -> tuple[Samples, torch.Tensor, int]:
+    """The marched samples that the light of their ray still reaches, found segment by segment.
+
+    Rays are marched ``segment`` steps at a time; after each segment the densities of its samples
+    (``density_fn(points) -> (sigma [M], extra [M, F])``) are evaluated, the transmittance is
+    carried over, and rays whose transmittance fell below ``early_stop`` stop: samples behind an
+    opaque surface are never evaluated (Instant-NGP's compaction, in tensor code). Kept are the
+    samples with transmittance above ``early_stop`` and alpha above ``alpha_threshold``.
+
+    Returns ``(samples, extra of the kept samples, number of samples evaluated)``; the samples are
+    packed (sorted by ray, in order along each ray) with the same positions as :func:`march`
+    would give without a generator.
+    """
+    o, d = rays.origins, rays.directions
+    n = o.shape[0]
+    t0, t1 = intersect_aabb(o, d, aabb)
+    t0 = t0.clamp(min=near)
+    tau = torch.zeros(n, dtype=torch.float64, device=o.device)
+    alive = torch.nonzero(t1 > t0).squeeze(-1)
+    parts: list[tuple[Samples, torch.Tensor]] = []
+    evaluated = 0
+    k0 = 0
+    while alive.numel() and k0 < max_steps:
+        seg_near = t0[alive] + k0 * step_size
+        seg_far = torch.minimum(t1[alive], seg_near + segment * step_size)
+        sub = Rays(o[alive], d[alive])
+        s = march(sub, aabb, step_size, grid, near=seg_near, far=seg_far, generator=generator)
+        m = s.ray_indices.shape[0]
+        if m:
+            evaluated += m
+            points = s.points(sub)
+            outs = [density_fn(points[i : i + max_samples]) for i in range(0, m, max_samples)]
+            sigma = torch.cat([x[0] for x in outs]).float()
+            extra = torch.cat([x[1] for x in outs])
+            part_tau = sigma.double() * (s.t_ends - s.t_starts).double()
+            _, trans, alphas = weights_packed(
+                sigma, s.t_starts, s.t_ends, s.ray_indices, alive.shape[0]
+            )
+            carried = torch.exp(-tau[alive][s.ray_indices]).to(trans.dtype)
+            keep = (trans * carried > early_stop) & (alphas > alpha_threshold)
+            global_idx = alive[s.ray_indices]
+            parts.append(
+                (
+                    Samples(
+                        global_idx[keep], s.t_starts[keep], s.t_ends[keep], s.positions[keep], n
+                    ),
+                    extra[keep],
+                )
+            )
+            tau.index_add_(0, global_idx, part_tau)
+        k0 += segment
+        more = (torch.exp(-tau[alive]) > early_stop) & (seg_far < t1[alive])
+        alive = alive[more]
+    if not parts:
+        empty = o.new_zeros(0)
+        return Samples(alive.new_zeros(0), empty, empty, empty, n), o.new_zeros(0, 1), evaluated
+    ray_indices = torch.cat([p[0].ray_indices for p in parts])
+    order = torch.sort(ray_indices, stable=True).indices
+    samples = Samples(
+        ray_indices[order],
+        torch.cat([p[0].t_starts for p in parts])[order],
+        torch.cat([p[0].t_ends for p in parts])[order],
+        torch.cat([p[0].positions for p in parts])[order],
+        n,
+    )
+    return samples, torch.cat([p[1] for p in parts])[order], evaluated
+
+
 def render_occupancy(
     field_: RadianceField,
     rays: Rays,
@@ -77,17 +166,22 @@ def render_occupancy(
     ``generator``: stratified sample positions (training); ``None`` uses interval midpoints.
     ``early_stop``: 0 disables the pruning pass.
     """
-    samples = march(rays, field_.aabb, step_size, grid, near=near, generator=generator)
-    marched = int(samples.ray_indices.shape[0])
-    n = len(rays)
-    if early_stop > 0 and marched:
-        with torch.no_grad():
-            sigma = _chunked(field_.density, samples.points(rays), max_samples)
-            _, trans, alphas = weights_packed(
-                sigma.float(), samples.t_starts, samples.t_ends, samples.ray_indices, n
-            )
-            keep = (trans > early_stop) & (alphas > alpha_threshold)
-        samples = samples.select(keep)
+    if early_stop > 0:
+        samples, _, marched = march_visible(
+            lambda x: (field_.density(x), x[:, :0]),
+            rays,
+            field_.aabb,
+            step_size,
+            grid,
+            near=near,
+            generator=generator,
+            early_stop=early_stop,
+            alpha_threshold=alpha_threshold,
+            max_samples=max_samples,
+        )
+    else:
+        samples = march(rays, field_.aabb, step_size, grid, near=near, generator=generator)
+        marched = int(samples.ray_indices.shape[0])
     return _shade(field_, rays, samples, background, marched)
 
 
@@ -188,32 +282,29 @@ def _render_eval(
     max_samples: int,
     early_stop: float = 1e-4,
 ) -> RayOutput:
-    """Evaluation: densities of all marched samples, colours only where the weight counts."""
-    samples = march(rays, field_.aabb, step_size, grid)
-    n = len(rays)
-    points = samples.points(rays)
-    outs = [
-        field_.geometry(points[i : i + max_samples]) for i in range(0, points.shape[0], max_samples)
-    ]
-    if outs:
-        sigma = torch.cat([o[0] for o in outs]).float()
-        geo = torch.cat([o[1] for o in outs])
-    else:
-        sigma = points.new_zeros(0)
-        geo = points.new_zeros(0, 1)
-    weights, trans, _ = weights_packed(
-        sigma, samples.t_starts, samples.t_ends, samples.ray_indices, n
+    """Evaluation: densities up to where each ray turns opaque, colours of what is visible."""
+    samples, geo, evaluated = march_visible(
+        field_.geometry,
+        rays,
+        field_.aabb,
+        step_size,
+        grid,
+        early_stop=early_stop,
+        max_samples=max_samples,
     )
-    keep = trans > early_stop
-    samples = samples.select(keep)
-    weights = weights[keep]
-    geo = geo[keep]
+    n = len(rays)
+    # the kept samples' densities are the first geometry feature's activation: recompute the
+    # weights from sigma (the field's own density of the kept points)
+    sigma = field_.density_from_features(geo)
+    weights, _, _ = weights_packed(
+        sigma.float(), samples.t_starts, samples.t_ends, samples.ray_indices, n
+    )
     dirs = rays.directions[samples.ray_indices]
     rgb = _chunked_color(field_, geo, dirs, max_samples)
     out = composite_packed(
         weights, rgb, samples.t_starts, samples.t_ends, samples.ray_indices, n, background
     )
-    return RayOutput(out.rgb, out.depth, out.opacity, int(keep.sum()), int(points.shape[0]))
+    return RayOutput(out.rgb, out.depth, out.opacity, int(samples.ray_indices.shape[0]), evaluated)
 
 
 def _chunked_color(

@@ -232,8 +232,8 @@ def march(
     step_size: float,
     grid: OccupancyGrid | None = None,
     *,
-    near: float = 0.0,
-    far: float = math.inf,
+    near: float | torch.Tensor = 0.0,
+    far: float | torch.Tensor = math.inf,
     generator: torch.Generator | None = None,
     max_steps: int = 4096,
 ) -> Samples:
@@ -244,7 +244,7 @@ def march(
         aabb: the scene box.
         step_size: interval length ``dt``.
         grid: an :class:`OccupancyGrid` (``None``: keep every interval in the box).
-        near, far: clip the rays to ``[near, far]`` as well.
+        near, far: clip the rays to ``[near, far]`` as well (numbers, or ``[N]`` per ray).
         generator: draws the position of each sample inside its interval (stratified); ``None``
             evaluates at the interval midpoints (deterministic, for rendering test views).
         max_steps: at most this many intervals per ray.
@@ -253,8 +253,8 @@ def march(
         raise InputError(f"step_size must be positive, got {step_size}")
     o, d = rays.origins, rays.directions
     t0, t1 = intersect_aabb(o, d, aabb)
-    t0 = t0.clamp(min=near)
-    t1 = t1.clamp(max=far)
+    t0 = torch.maximum(t0, torch.as_tensor(near, dtype=t0.dtype, device=t0.device))
+    t1 = torch.minimum(t1, torch.as_tensor(far, dtype=t1.dtype, device=t1.device))
     span = (t1 - t0).clamp(min=0.0)
     counts = torch.ceil(span / step_size).long().clamp(max=max_steps)
     n_rays = o.shape[0]

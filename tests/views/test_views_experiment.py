@@ -28,13 +28,16 @@ class TrueScene(nn.Module):
 
     def geometry(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sigma, rgb = scene_density_color(x)
-        return sigma, rgb
+        return sigma, torch.cat((sigma[:, None], rgb), dim=-1)
+
+    def density_from_features(self, g: torch.Tensor) -> torch.Tensor:
+        return g[:, 0]
 
     def density(self, x: torch.Tensor) -> torch.Tensor:
         return scene_density_color(x)[0]
 
     def color(self, g: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        return g
+        return g[:, 1:]
 
     def forward(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return scene_density_color(x)
@@ -151,3 +154,12 @@ def test_proposal_sampling_run_for_unbounded_scenes(tmp_path: Path) -> None:
     assert np.isfinite(result.metrics["psnr"]) and result.metrics["psnr"] > 5.0
     results = open_results(result.run_dir)
     assert results.arrays["renders"].shape == (2, 24, 24, 3)
+
+
+def test_lpips_is_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.families.view_synthesis import lpips_metric
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    # with an empty hub cache there are no AlexNet weights: no metric, and nothing fetched
+    assert lpips_metric() is None
+    assert not any(tmp_path.rglob("*.pth"))

@@ -104,3 +104,35 @@ def test_weights_are_differentiable_and_match_finite_differences() -> None:
         return weights_packed(s, t0, t0 + 0.3, ray_idx, 3)[0]
 
     assert torch.autograd.gradcheck(fn, (sigma,))
+
+
+def test_segmented_marching_keeps_exactly_the_visible_prefix_of_each_ray() -> None:
+    # an opaque slab at z in [0, 0.2] (sigma 500) inside the box: samples behind it are never
+    # evaluated, and the kept samples are those of a full march with transmittance > 1e-4
+    from fields.rendering.renderer import march_visible
+
+    def density(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma = torch.where((x[:, 2] > 0.0) & (x[:, 2] < 0.2), 500.0, 0.0).double()
+        return sigma, x[:, :0]
+
+    aabb = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    origins = torch.cat(
+        (
+            torch.rand(50, 2, generator=gen, dtype=torch.float64) - 0.5,
+            torch.full((50, 1), -3.0, dtype=torch.float64),
+        ),
+        -1,
+    )
+    rays = Rays(origins, torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64).repeat(50, 1))
+    step = 2 / 256
+    kept, _, evaluated = march_visible(density, rays, aabb, step, segment=16)
+    full = march(rays, aabb, step)
+    sigma, _ = density(full.points(rays))
+    _, trans, alpha = weights_packed(sigma, full.t_starts, full.t_ends, full.ray_indices, 50)
+    visible = full.select((trans > 1e-4) & (alpha > 0))  # empty samples carry no weight
+    assert visible.ray_indices.shape[0] == 150
+    assert torch.equal(kept.ray_indices, visible.ray_indices)
+    assert torch.allclose(kept.t_starts, visible.t_starts)
+    # each ray stops within one segment after the slab: about 0.6 of the 2-unit box is marched
+    assert evaluated < 0.7 * full.ray_indices.shape[0]
