@@ -352,13 +352,16 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
             loss = mse
         return loss, {"mse": mse.detach(), "samples": float(out.samples), "rays": float(len(rays))}
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         cfg = self.config
         assert self.trainer is not None
         if cfg.max_train_seconds and self.train_seconds >= cfg.max_train_seconds:
             return {}
         start = time.perf_counter()
-        metrics = self.trainer.train_step(step, self.loss)
+        # the renderer syncs with the host anyway (sample counts), so read the metrics now
+        metrics: dict[str, torch.Tensor | float] = {
+            k: float(v) for k, v in self.trainer.train_step(step, self.loss).items()
+        }
         elapsed = time.perf_counter() - start
         self.train_seconds += elapsed
         if cfg.max_train_seconds > 0:
@@ -367,12 +370,12 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
             done = self.trainer.steps_done
             expected = done * cfg.max_train_seconds / max(self.train_seconds, 1e-9)
             self.trainer.total_steps = int(min(cfg.steps, max(done + 1, expected)))
-        samples = reduce_mean({"samples": metrics["samples"]})["samples"] * world_size()
+        samples = reduce_mean({"samples": float(metrics["samples"])})["samples"] * world_size()
         if cfg.target_samples > 0 and samples > 0:
             scale = cfg.target_samples / samples
             self.n_rays = int(min(cfg.max_rays, max(256, round(self.n_rays * min(scale, 2.0)))))
-        metrics["psnr"] = -10.0 * math.log10(max(metrics.pop("mse"), 1e-12))
-        metrics["rays_per_second"] = metrics["rays"] / max(elapsed, 1e-9)
+        metrics["psnr"] = -10.0 * math.log10(max(float(metrics.pop("mse")), 1e-12))
+        metrics["rays_per_second"] = float(metrics["rays"]) / max(elapsed, 1e-9)
         metrics["train_seconds"] = self.train_seconds
         marks = sorted(cfg.eval_seconds)
         due = self.next_mark < len(marks) and self.train_seconds >= marks[self.next_mark]
