@@ -45,7 +45,7 @@ from experiments.registry import register
 from experiments.trainer import CallbackLocation, OptimConfig, Trainer, TrainerConfig
 from fields.encodings.triplane import TriPlane
 from fields.metrics import count_parameters, psnr, ssim
-from fields.rendering.cameras import Cameras, image_rays, orbit_poses, pixel_rays
+from fields.rendering.cameras import Cameras, Rays, image_rays, orbit_poses, pixel_rays
 from fields.rendering.datasets import ViewDataset, load_views
 from fields.rendering.radiance import MODELS, RadianceField, proposal_density_field, radiance_field
 from fields.rendering.renderer import render_image, render_occupancy, render_proposal
@@ -194,12 +194,68 @@ def lpips_metric() -> Any | None:
         return None
 
 
+class RayRenderer(torch.nn.Module):
+    """The trained module: a radiance field with its occupancy grid or proposal sampler.
+
+    ``forward(origins, directions, background, jitter, generator) -> (rgb [N, 3], extra loss,
+    samples)`` renders training rays with per-ray sample offsets ``jitter`` (occupancy
+    marching) or ``generator`` (proposals); ``extra`` is the interlevel loss with proposals,
+    else 0.
+    """
+
+    def __init__(
+        self,
+        field_: RadianceField,
+        grid: OccupancyGrid | None,
+        sampler: ProposalSampler | None,
+        step_size: float,
+        early_stop: float,
+    ) -> None:
+        super().__init__()
+        self.field = field_
+        self.grid = grid
+        self.sampler = sampler
+        self.step_size = step_size
+        self.early_stop = early_stop
+
+    def forward(
+        self,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
+        background: torch.Tensor,
+        jitter: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        rays = Rays(origins, directions)
+        if self.sampler is not None:
+            out = render_proposal(
+                self.field, self.sampler, rays, background=background, generator=generator
+            )
+            assert out.bins is not None and out.weights is not None
+            extra = sum(
+                (interlevel_loss(out.bins, out.weights, b, w) for b, w in out.proposals),
+                torch.zeros((), device=origins.device),
+            )
+            return out.rgb, extra, out.samples
+        out = render_occupancy(
+            self.field,
+            rays,
+            self.grid,
+            self.step_size,
+            background=background,
+            jitter=jitter,
+            early_stop=self.early_stop,
+        )
+        return out.rgb, torch.zeros((), device=origins.device), out.samples
+
+
 @register
 class ViewSynthesis(Experiment[ViewSynthesisConfig]):
     """Radiance fields on posed images (bounded: occupancy grid; unbounded: proposals)."""
 
     name = "view_synthesis"
     config_class = ViewSynthesisConfig
+    supports_ddp = True
     description = (
         "novel-view synthesis: radiance fields (hash grid, NeuRBF, tri-plane, CAM) on posed images"
     )
@@ -232,14 +288,12 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
             raise InputError("the triplane model has no kernel backend; leave backend=auto")
         with seeded(cfg.seed):
             self.field = radiance_field(cfg.model, train.aabb, generator=init, **options)
-        modules: dict[str, torch.nn.Module] = {"field": self.field}
         self.grid: OccupancyGrid | None = None
         self.sampler: ProposalSampler | None = None
         if self.unbounded:
             counts = tuple(int(c) for c in cfg.proposal_samples)
             proposals = [proposal_density_field(generator=init) for _ in counts[:-1]]
             self.sampler = ProposalSampler(proposals, counts)
-            modules["sampler"] = self.sampler
         else:
             self.grid = OccupancyGrid(
                 train.aabb,
@@ -248,8 +302,9 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
                 warmup_steps=cfg.grid_warmup,
                 update_every=cfg.grid_update_every,
             )
-            modules["grid"] = self.grid
-        self.model = torch.nn.ModuleDict(modules).to(device)
+        self.model = RayRenderer(
+            self.field, self.grid, self.sampler, self.step_size, cfg.early_stop
+        ).to(device)
         self.trainer = Trainer(
             self.model,
             self._groups(),
@@ -305,8 +360,9 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
         self.grid.maybe_update(self.field.density, step, self.grid_step, self.grid_rng)
 
     # -- training ------------------------------------------------------------------------------
-    def _draw(self) -> tuple[Any, torch.Tensor, torch.Tensor]:
-        """Rays, target colours and background colours of one global batch (this rank's share)."""
+    def _draw(self) -> tuple[Rays, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rays, target colours, background colours and per-ray sample offsets of one global
+        batch (this rank's share)."""
         n_img, h, w = self.images.shape[:3]
         n = self.n_rays - self.n_rays % world_size() or world_size()
         view = torch.randint(0, n_img, (n,), generator=self.sampler_rng)
@@ -315,48 +371,38 @@ class ViewSynthesis(Experiment[ViewSynthesisConfig]):
             bg = torch.rand(n, 3, generator=self.sampler_rng)
         else:
             bg = torch.ones(n, 3) * (1.0 if self.config.background == "white" else 0.0)
+        jitter = torch.rand(n, generator=self.sampler_rng)
         device = self.runtime.device
         view, pix, bg = shard(view).to(device), shard(pix).to(device), shard(bg).to(device)
+        jitter = shard(jitter).to(device)
         uv = torch.stack(((pix % w).float() + 0.5, (pix // w).float() + 0.5), dim=-1)
         rays = pixel_rays(self.cameras, view, uv)
         rgb = self.images[view, pix // w, pix % w]
         alpha = self.alpha[view, pix // w, pix % w]
         target = rgb + (1.0 - alpha[:, None]) * bg
-        return rays, target, bg
+        return rays, target, bg, jitter
 
     def loss(self, micro: int) -> tuple[torch.Tensor, dict[str, Any]]:
         """MSE of one batch of rays (plus the interlevel loss with proposals)."""
-        rays, target, bg = self._draw()
-        if self.sampler is not None:
-            out = render_proposal(
-                self.field, self.sampler, rays, background=bg, generator=self.sampler_rng
-            )
-            mse = torch.nn.functional.mse_loss(out.rgb, target)
-            assert out.bins is not None and out.weights is not None
-            inter = sum(
-                (interlevel_loss(out.bins, out.weights, b, w) for b, w in out.proposals),
-                torch.zeros((), device=mse.device),
-            )
-            loss = mse + inter
-        else:
-            out = render_occupancy(
-                self.field,
-                rays,
-                self.grid,
-                self.step_size,
-                background=bg,
-                generator=self.sampler_rng,
-                early_stop=self.config.early_stop,
-            )
-            mse = torch.nn.functional.mse_loss(out.rgb, target)
-            loss = mse
-        return loss, {"mse": mse.detach(), "samples": float(out.samples), "rays": float(len(rays))}
+        rays, target, bg, jitter = self._draw()
+        assert self.trainer is not None
+        # through trainer.model: with several ranks that is the DistributedDataParallel wrapper,
+        # whose forward prepares the gradient all-reduce
+        rgb, extra, samples = self.trainer.model(
+            rays.origins, rays.directions, bg, jitter, self.sampler_rng
+        )
+        mse = torch.nn.functional.mse_loss(rgb, target)
+        loss = mse + extra
+        return loss, {"mse": mse.detach(), "samples": float(samples), "rays": float(len(rays))}
 
     def step(self, step: int) -> dict[str, torch.Tensor | float]:
         cfg = self.config
         assert self.trainer is not None
-        if cfg.max_train_seconds and self.train_seconds >= cfg.max_train_seconds:
-            return {}
+        if cfg.max_train_seconds:
+            # every rank must stop at the same step: decide on the mean over ranks
+            seconds = reduce_mean({"t": self.train_seconds})["t"]
+            if seconds >= cfg.max_train_seconds:
+                return {}
         start = time.perf_counter()
         # the renderer syncs with the host anyway (sample counts), so read the metrics now
         metrics: dict[str, torch.Tensor | float] = {

@@ -74,6 +74,7 @@ def march_visible(
     *,
     near: float = 0.0,
     generator: torch.Generator | None = None,
+    jitter: torch.Tensor | None = None,
     early_stop: float = 1e-4,
     alpha_threshold: float = 0.0,
     segment: int = 64,
@@ -105,7 +106,16 @@ def march_visible(
         seg_near = t0[alive] + k0 * step_size
         seg_far = torch.minimum(t1[alive], seg_near + segment * step_size)
         sub = Rays(o[alive], d[alive])
-        s = march(sub, aabb, step_size, grid, near=seg_near, far=seg_far, generator=generator)
+        s = march(
+            sub,
+            aabb,
+            step_size,
+            grid,
+            near=seg_near,
+            far=seg_far,
+            generator=generator,
+            jitter=None if jitter is None else jitter[alive],
+        )
         m = s.ray_indices.shape[0]
         if m:
             evaluated += m
@@ -155,6 +165,7 @@ def render_occupancy(
     *,
     background: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    jitter: torch.Tensor | None = None,
     near: float = 0.0,
     early_stop: float = 1e-4,
     alpha_threshold: float = 0.0,
@@ -164,6 +175,7 @@ def render_occupancy(
 
     ``background``: ``[3]`` or ``[N, 3]`` colour behind the scene (``None``: black).
     ``generator``: stratified sample positions (training); ``None`` uses interval midpoints.
+    ``jitter``: ``[N]`` per-ray sample positions in their intervals (see :func:`march`).
     ``early_stop``: 0 disables the pruning pass.
     """
     if early_stop > 0:
@@ -175,12 +187,15 @@ def render_occupancy(
             grid,
             near=near,
             generator=generator,
+            jitter=jitter,
             early_stop=early_stop,
             alpha_threshold=alpha_threshold,
             max_samples=max_samples,
         )
     else:
-        samples = march(rays, field_.aabb, step_size, grid, near=near, generator=generator)
+        samples = march(
+            rays, field_.aabb, step_size, grid, near=near, generator=generator, jitter=jitter
+        )
         marched = int(samples.ray_indices.shape[0])
     return _shade(field_, rays, samples, background, marched)
 

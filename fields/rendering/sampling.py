@@ -235,6 +235,7 @@ def march(
     near: float | torch.Tensor = 0.0,
     far: float | torch.Tensor = math.inf,
     generator: torch.Generator | None = None,
+    jitter: torch.Tensor | None = None,
     max_steps: int = 4096,
 ) -> Samples:
     """Packed samples of ``rays`` inside ``aabb`` every ``step_size``, empty cells skipped.
@@ -247,6 +248,9 @@ def march(
         near, far: clip the rays to ``[near, far]`` as well (numbers, or ``[N]`` per ray).
         generator: draws the position of each sample inside its interval (stratified); ``None``
             evaluates at the interval midpoints (deterministic, for rendering test views).
+        jitter: ``[N]`` in ``[0, 1)``: one position per ray for all its intervals
+            (``t0 + (k + jitter) dt``; takes precedence over ``generator``). Drawn for a global
+            batch and sharded, it makes data-parallel ranks sample exactly as one process.
         max_steps: at most this many intervals per ray.
     """
     if step_size <= 0:
@@ -265,7 +269,9 @@ def march(
     end = t1[ray_indices]
     t_starts = base + k.to(base.dtype) * step_size
     t_ends = torch.minimum(t_starts + step_size, end)
-    if generator is None:
+    if jitter is not None:
+        u = jitter.to(t_starts.dtype)[ray_indices]
+    elif generator is None:
         u = torch.full_like(t_starts, 0.5)
     else:
         u = torch.rand(t_starts.shape[0], generator=generator, dtype=t_starts.dtype).to(o.device)

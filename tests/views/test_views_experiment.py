@@ -163,3 +163,30 @@ def test_lpips_is_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # with an empty hub cache there are no AlexNet weights: no metric, and nothing fetched
     assert lpips_metric() is None
     assert not any(tmp_path.rglob("*.pth"))
+
+
+def test_two_data_parallel_ranks_train_as_one_process(tmp_path: Path) -> None:
+    # the global ray batch (pixels, backgrounds, per-ray sample offsets) is drawn once and
+    # sharded, so 2 gloo ranks take the steps of 1 process up to float32 summation order
+    from experiments.cli import main
+
+    overrides = ["turntable_frames=0", "device=cpu", "steps=6", "checkpoint_every=3"]
+    single = run_experiment("view_synthesis", overrides, tmp_path / "one", "tiny")
+    code = main(
+        [
+            "run",
+            "view_synthesis",
+            "--preset",
+            "tiny",
+            *overrides,
+            "--runs-dir",
+            str(tmp_path / "two"),
+            "--nproc",
+            "2",
+        ]
+    )
+    assert code == 0
+    (run_dir,) = (tmp_path / "two" / "view_synthesis").iterdir()
+    two = open_results(run_dir).summary
+    assert two["psnr"] == pytest.approx(single.metrics["psnr"], abs=1e-3)
+    assert two["ssim"] == pytest.approx(single.metrics["ssim"], abs=1e-4)
