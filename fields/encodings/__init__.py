@@ -310,3 +310,22 @@ __all__ = [
     "model_names",
     "register_encoding",
 ]
+
+# Tri-plane (fields/encodings/triplane.py): three axis-aligned feature planes, 3-D only
+from fields.encodings.triplane import TriPlane  # noqa: E402
+
+register_encoding(
+    Encoding(
+        "triplane",
+        TriPlane,
+        lr=1e-2,
+        examples={
+            aggregation: {"resolution": 5, "features": 3, "aggregation": aggregation}
+            for aggregation in ("sum", "product", "concat")
+        },
+        in_dims=(3,),
+        domain=(0.0, 1.0),
+        description="tri-plane: three axis-aligned feature planes sampled bilinearly",
+    )
+)
+__all__ += ["TriPlane"]
