@@ -1,0 +1,137 @@
+"""Winner-take-all circuit of Diehl & Cook (2015): excitatory <-> inhibitory conductance LIF.
+
+An excitatory layer of :mod:`conductance LIF <neurosim.functional.conductance>` neurons with
+adaptive thresholds drives, one to one, an inhibitory layer of the same size; each inhibitory
+neuron inhibits every excitatory neuron except its partner. So the first excitatory neurons to
+fire silence the others (soft winner-take-all), and the adaptive threshold ``theta`` keeps any
+one neuron from winning every input.
+
+Per step ``t`` (all tensors ``[..., N]``, any leading dimensions such as batch and module)::
+
+    x_i_exc[t] = w_inh_exc * (sum_k s_inh[t-1, k] - s_inh[t-1, j])   (lateral inhibition)
+    s_exc[t]   = ConductanceLIF_exc(x_e = input[t], x_i = x_i_exc[t])
+    s_inh[t]   = ConductanceLIF_inh(x_e = w_exc_inh * s_exc[t-1])
+
+A spike is delivered one step after it is emitted, in both directions (as in Brian2, where a
+spike increments the target conductance after the target's update of that step).
+
+:func:`wta_run` runs the loop over ``T`` steps of precomputed excitatory input conductances
+and returns the excitatory spikes ``[T, ..., N]`` and the final state; it is the inner loop of
+:class:`neurosim.plasticity.DiehlCookEnsemble`. It validates nothing (the ensemble validates
+its inputs once); :func:`wta_step` is the checked single step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from neurosim.backend import InputError, check_tensor
+from neurosim.functional.conductance import (
+    ConductanceLIFParameters,
+    ConductanceLIFState,
+    _step,
+)
+from neurosim.functional.plasticity import lateral_inhibition
+
+
+class WTAParameters(NamedTuple):
+    """Parameters of the excitatory-inhibitory circuit.
+
+    Attributes:
+        exc: excitatory neurons (default: Diehl & Cook excitatory, ``theta_plus = 0.05 mV``).
+        inh: inhibitory neurons (default: Diehl & Cook inhibitory).
+        w_exc_inh: one-to-one excitatory -> inhibitory weight (Diehl & Cook: 10.4).
+        w_inh_exc: all-but-self inhibitory -> excitatory weight (Diehl & Cook: 17).
+    """
+
+    exc: ConductanceLIFParameters = ConductanceLIFParameters.diehl_cook_excitatory()
+    inh: ConductanceLIFParameters = ConductanceLIFParameters.diehl_cook_inhibitory()
+    w_exc_inh: float = 10.4
+    w_inh_exc: float = 17.0
+
+    def validate(self) -> WTAParameters:
+        """Return ``self`` or raise :class:`InputError`."""
+        for name in ("exc", "inh"):
+            value = getattr(self, name)
+            if not isinstance(value, ConductanceLIFParameters):
+                raise InputError(
+                    f"WTAParameters.{name} must be ConductanceLIFParameters, got "
+                    f"{type(value).__name__}"
+                )
+            value.validate()
+        if self.exc.dt != self.inh.dt:
+            raise InputError(
+                f"WTAParameters: excitatory dt={self.exc.dt} and inhibitory dt={self.inh.dt} "
+                "must agree"
+            )
+        for name in ("w_exc_inh", "w_inh_exc"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"WTAParameters.{name} must be >= 0, got {getattr(self, name)}")
+        return self
+
+
+class WTAState(NamedTuple):
+    """Both layers' states and the spikes they emitted at the previous step (to deliver)."""
+
+    exc: ConductanceLIFState
+    inh: ConductanceLIFState
+    s_exc: torch.Tensor
+    s_inh: torch.Tensor
+
+    @classmethod
+    def rest(
+        cls, like: torch.Tensor, p: WTAParameters, theta: torch.Tensor | None = None
+    ) -> WTAState:
+        """Both layers at rest, shaped like one step of input ``like [..., N]``; the
+        excitatory threshold adaptation ``theta`` (broadcast to ``like``) is kept."""
+        zeros = torch.zeros_like(like)
+        return cls(
+            ConductanceLIFState.rest(like, p.exc, theta=theta),
+            ConductanceLIFState.rest(like, p.inh),
+            zeros,
+            zeros.clone(),
+        )
+
+
+def _wta_step(x: torch.Tensor, st: WTAState, p: WTAParameters) -> tuple[torch.Tensor, WTAState]:
+    x_i = lateral_inhibition(st.s_inh, p.w_inh_exc)
+    s_exc, exc = _step(x, x_i, st.exc, p.exc)
+    s_inh, inh = _step(p.w_exc_inh * st.s_exc, None, st.inh, p.inh)
+    return s_exc, WTAState(exc, inh, s_exc, s_inh)
+
+
+def wta_step(
+    x: torch.Tensor, state: WTAState | None, p: WTAParameters = WTAParameters()
+) -> tuple[torch.Tensor, WTAState]:
+    """One step with excitatory input conductance increments ``x [..., N]``.
+
+    Returns ``(excitatory spikes [..., N], new_state)``; ``state=None`` starts at rest.
+    """
+    check_tensor(x, "wta_step input x [..., N]", min_ndim=1)
+    if not isinstance(p, WTAParameters):
+        raise InputError(f"expected WTAParameters, got {type(p).__name__}")
+    p.validate()
+    if state is None:
+        state = WTAState.rest(x, p)
+    elif not isinstance(state, WTAState):
+        raise InputError(f"wta_step state must be a WTAState, got {type(state).__name__}")
+    elif state.exc.v.shape != x.shape:
+        raise InputError(
+            f"wta_step state has shape {tuple(state.exc.v.shape)} but x has {tuple(x.shape)}"
+        )
+    return _wta_step(x, state, p)
+
+
+def wta_run(
+    x: torch.Tensor, state: WTAState, p: WTAParameters
+) -> tuple[torch.Tensor, WTAState]:
+    """The loop over ``x [T, ..., N]`` (unchecked: the caller validated ``x``, ``state``, ``p``).
+
+    Returns ``(excitatory spikes [T, ..., N], final state)``.
+    """
+    out = torch.empty_like(x)
+    for t in range(x.shape[0]):
+        out[t], state = _wta_step(x[t], state, p)
+    return out, state
