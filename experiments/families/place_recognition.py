@@ -12,11 +12,14 @@ Hussaini, Milford & Fischer (ICRA 2023) on the tensor backend (:mod:`neurosim.pl
    computation. **One runner step is one epoch**: every module sees each of its places once (in
    a fresh random order), learning by STDP with weight normalisation and adaptive thresholds.
 3. Evaluation: every module runs on the whole reference traverse (neuron labels, hyperactive
-   counts), then on every query. The queries are split at random (``calibration_fraction``,
-   ``split_seed``) into a calibration part, on which the hyperactive-neuron threshold is chosen
-   (best ``(R@1, PR-AUC)``), and a disjoint test part on which every reported metric is measured
-   (the ensemble with and without regularisation, SAD on the same preprocessed images, SAD on
-   plain grayscale of the same size, and optionally the ``vprtempo`` package).
+   counts), then on every query. The hyperactive-neuron threshold is chosen (best
+   ``(R@1, PR-AUC)``) on a calibration set: by default a second pass over the reference
+   traverse (each reference place retrieved among the others; no query involved, so every
+   query is a test query), or with ``calibration=queries`` a random share of the queries
+   (``calibration_fraction``, ``split_seed``) left out of the test. Every reported metric is
+   measured on the test queries: the ensemble with and without regularisation, SAD on the same
+   preprocessed images, SAD on plain grayscale of the same size, and optionally the
+   ``vprtempo`` package.
 
 Metrics (:mod:`neurosim.metrics.place`): ``recall@N`` with the dataset's ground-truth
 tolerance, ``pr_auc`` = best-match average precision (the single-match VPR precision-recall
@@ -50,7 +53,7 @@ from neurosim.datasets.place import (
 from neurosim.functional.conductance import ConductanceLIFParameters
 from neurosim.functional.plasticity import STDPParameters
 from neurosim.functional.wta import INTEGRATORS, WTAParameters
-from neurosim.metrics.place import place_metrics
+from neurosim.metrics.place import ground_truth_matrix, place_metrics
 from neurosim.place import (
     ModularPlaceNet,
     choose_threshold,
@@ -97,7 +100,11 @@ class PlaceRecognitionConfig(RunConfig):
         triplet: Diehl & Cook's triplet potentiation (needs earlier post spikes) or the pair rule.
         integrator: ``exponential`` (stable) or ``euler`` membrane update.
         stdp_mode: ``presentation`` (update once per stimulus) or ``online`` (every step).
-        calibration_fraction: share of the queries used to choose the hyperactive threshold.
+        calibration: how the hyperactive-neuron threshold is chosen: ``reference`` (a second
+            pass over the reference traverse, scored as retrieval of each reference place among
+            the others with tolerance 1; no query is used, every query is a test query) or
+            ``queries`` (a random ``calibration_fraction`` of the queries, left out of the test).
+        calibration_fraction: share of the queries used when ``calibration=queries``.
         split_seed: seed of the calibration / test split.
         sequence_length: sequence matching over this many queries (1 = off).
         batch_size: queries simulated together.
@@ -129,6 +136,7 @@ class PlaceRecognitionConfig(RunConfig):
     triplet: bool = False
     integrator: str = one_of("exponential", INTEGRATORS)
     stdp_mode: str = one_of("presentation", ("presentation", "online"))
+    calibration: str = one_of("reference", ("reference", "queries"))
     calibration_fraction: float = bounded(0.2, gt=0, lt=1)
     split_seed: int = bounded(0, ge=0, le=MAX_SEED)
     sequence_length: int = bounded(1, ge=1)
@@ -178,6 +186,12 @@ def encode_images(frames: torch.Tensor, c: PlaceRecognitionConfig) -> torch.Tens
     if c.encoding == "on" and c.patch:
         x = (2.0 * x - 1.0).clamp_(min=0.0)
     return x.reshape(x.shape[0], -1).float()
+
+
+def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
 
 
 def split_queries(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,9 +258,12 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
         start = time.perf_counter()
         spikes = torch.zeros((), device=self.runtime.device)
         for k in range(step * self.per_epoch, (step + 1) * self.per_epoch):
-            spikes = spikes + self.model.train_step(
-                self.reference, self.schedule[k], generator=self.generator
-            ).sum()
+            spikes = (
+                spikes
+                + self.model.train_step(
+                    self.reference, self.schedule[k], generator=self.generator
+                ).sum()
+            )
         if self.runtime.device.type == "cuda":
             torch.cuda.synchronize(self.runtime.device)
         self.train_seconds += time.perf_counter() - start
@@ -277,15 +294,23 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
         if self.runtime.device.type == "cuda":
             torch.cuda.synchronize(self.runtime.device)
         t2 = time.perf_counter()
-        calibration, test = split_queries(len(self.query), c.calibration_fraction, c.split_seed)
+        if c.calibration == "queries":
+            calibration, test = split_queries(len(self.query), c.calibration_fraction, c.split_seed)
+            cal_responses, cal_truth = responses[calibration], self.data.ground_truth()[calibration]
+        else:
+            test = np.arange(len(self.query))
+            cal_responses = self.model.net.respond(
+                self.reference, generator=gen, batch_size=c.batch_size
+            )
+            cal_truth = ground_truth_matrix(len(self.reference), len(self.reference), tolerance=1)
 
         def calibrate(threshold: int | None) -> tuple[float, float]:
-            m = self._metrics(self.model.scores(responses, threshold), calibration)
+            m = place_metrics(self.model.scores(cal_responses, threshold).cpu().numpy(), cal_truth)
             return m["recall@1"], m["pr_auc"]
 
         candidates = hyperactive_candidates(len(self.reference))
         threshold, _ = choose_threshold(candidates, calibrate)
-        similarities = {
+        similarities: dict[str, torch.Tensor | np.ndarray] = {
             "snn": self.model.scores(responses),
             "snn_reg": self.model.scores(responses, threshold),
             "sad": sad_similarity(self.query, self.reference),
@@ -328,15 +353,15 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
             # timings vary from run to run: kept as attributes, not in the compared summary
             self.results.set_attrs({"timing": dict(self.timing)})
         self._arrays = {
-            "similarity_snn_reg": similarities["snn_reg"].cpu().numpy().astype(np.float32),
-            "similarity_sad": similarities["sad"].cpu().numpy().astype(np.float32),
+            "similarity_snn_reg": _numpy(similarities["snn_reg"]),
+            "similarity_sad": _numpy(similarities["sad"]),
             "ground_truth": self.data.ground_truth().astype(np.uint8),
             "test_queries": test.astype(np.int64),
             "hyperactive_counts": self.model.activity.cpu().numpy().astype(np.int64),
             "query_responses_sum": responses.sum(0).cpu().numpy().astype(np.float32),
         }
         if "vprtempo" in similarities:
-            self._arrays["similarity_vprtempo"] = np.asarray(similarities["vprtempo"], np.float32)
+            self._arrays["similarity_vprtempo"] = _numpy(similarities["vprtempo"])
         return out
 
     def artifacts(self) -> dict[str, np.ndarray]:
@@ -392,4 +417,3 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
                 counts, title=f"reference places each neuron fires for, {run}"
             )
         return figs
-

@@ -41,9 +41,10 @@ noise, blur) and shifted by a few pixels.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,7 +248,9 @@ def load_nordland(
     ref_lists = [frames(s) for s in reference]
     count = min([len(query_files), *(len(r) for r in ref_lists)])
     if count == 0:
-        raise InputError(f"Nordland at {str(root)!r} has no frames after filtering: {NORDLAND_LAYOUT}")
+        raise InputError(
+            f"Nordland at {str(root)!r} has no frames after filtering: {NORDLAND_LAYOUT}"
+        )
     query_files = query_files[:count]
     ref_files = [f for r in ref_lists for f in r[:count]]
     base = tolerance_matches(count, count, tolerance)
@@ -322,19 +325,27 @@ def load_robotcar(
 ROUTE_IMAGES = ("astronaut", "coffee", "rocket", "chelsea", "hubble_deep_field", "retina")
 
 
-def _route_sources() -> list[np.ndarray]:
+@functools.lru_cache(maxsize=len(ROUTE_IMAGES))
+def _route_source(name: str) -> np.ndarray:
     import skimage.data
 
-    out = []
-    for name in ROUTE_IMAGES:
-        image = getattr(skimage.data, name)()
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=-1)
-        out.append(image[..., :3].astype(np.uint8))
+    image = getattr(skimage.data, name)()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    out = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    out.setflags(write=False)
     return out
 
 
-def _windows(height: int, width: int, window: tuple[int, int], stride: int) -> list[tuple[int, int]]:
+def _route_sources() -> Iterator[np.ndarray]:
+    """The source photographs in route order, each read (and cached) only when reached."""
+    for name in ROUTE_IMAGES:
+        yield _route_source(name)
+
+
+def _windows(
+    height: int, width: int, window: tuple[int, int], stride: int
+) -> list[tuple[int, int]]:
     """Serpentine scan of window corners over one image (rows alternate direction)."""
     h, w = window
     ys = list(range(0, height - h + 1, stride))
@@ -374,20 +385,25 @@ def generated_route(
         raise InputError(f"bad route geometry: window={window}, stride={stride}, shift={shift}")
     rng = np.random.default_rng(seed)
     h, w = window
-    refs, queries = [], []
+    refs: list[np.ndarray] = []
+    queries: list[np.ndarray] = []
     for image in _route_sources():
-        pad = np.pad(image, ((shift, shift), (shift, shift), (0, 0)), mode="reflect")
-        for y, x in _windows(image.shape[0], image.shape[1], window, stride):
-            if len(refs) == n_places:
-                break
+        corners = _windows(image.shape[0], image.shape[1], window, stride)
+        corners = corners[: n_places - len(refs)]
+        if not corners:
+            continue
+        # the night version of the whole image (blur and tone curve commute with cropping,
+        # up to the blur's reach at the border), padded for the query shifts
+        night = image.astype(np.float64) / 255.0
+        if blur > 0:
+            night = gaussian_filter(night, sigma=(blur, blur, 0))
+        night = np.pad(gain * night**gamma, ((shift, shift), (shift, shift), (0, 0)), "reflect")
+        offsets = rng.integers(-shift, shift + 1, size=(len(corners), 2))
+        for (y, x), (dy, dx) in zip(corners, offsets, strict=True):
             refs.append(image[y : y + h, x : x + w])
-            dy, dx = rng.integers(-shift, shift + 1, size=2) if shift else (0, 0)
-            crop = pad[y + shift + dy : y + shift + dy + h, x + shift + dx : x + shift + dx + w]
-            q = crop.astype(np.float64) / 255.0
-            if blur > 0:
-                q = gaussian_filter(q, sigma=(blur, blur, 0))
-            q = gain * q**gamma + rng.normal(0.0, noise, size=q.shape)
-            queries.append(np.clip(np.round(q * 255.0), 0, 255).astype(np.uint8))
+            queries.append(
+                night[y + shift + dy : y + shift + dy + h, x + shift + dx : x + shift + dx + w]
+            )
         if len(refs) == n_places:
             break
     if len(refs) < n_places:
@@ -395,10 +411,14 @@ def generated_route(
             f"generated_route can make at most {len(refs)} places with window={window}, "
             f"stride={stride}; lower the stride or the window"
         )
+    query = np.stack(queries)
+    if noise > 0:
+        query = query + rng.normal(0.0, noise, size=query.shape)
+    query = np.clip(np.round(query * 255.0), 0, 255).astype(np.uint8)
     return PlaceDataset(
         f"generated route ({n_places} places)",
         torch.from_numpy(np.stack(refs)),
-        torch.from_numpy(np.stack(queries)),
+        torch.from_numpy(query),
         tolerance_matches(n_places, n_places, tolerance),
         [f"ref_{i:05d}" for i in range(n_places)],
         [f"query_{i:05d}" for i in range(n_places)],

@@ -140,9 +140,7 @@ def _check_pair(pre: torch.Tensor, post: torch.Tensor, name: str, lead: int) -> 
         )
 
 
-def _state(
-    state: STDPState | None, pre: torch.Tensor, post: torch.Tensor, name: str
-) -> STDPState:
+def _state(state: STDPState | None, pre: torch.Tensor, post: torch.Tensor, name: str) -> STDPState:
     if state is None:
         return STDPState.zeros(pre, post)
     if not isinstance(state, STDPState):

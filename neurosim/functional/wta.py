@@ -36,7 +36,6 @@ from neurosim.functional.conductance import (
 )
 from neurosim.functional.plasticity import lateral_inhibition
 
-
 INTEGRATORS = ("euler", "exponential")
 
 
@@ -119,7 +118,9 @@ def _wta_step(x: torch.Tensor, st: WTAState, p: WTAParameters) -> tuple[torch.Te
 
 
 def wta_step(
-    x: torch.Tensor, state: WTAState | None, p: WTAParameters = WTAParameters()
+    x: torch.Tensor,
+    state: WTAState | None,
+    p: WTAParameters = WTAParameters(),  # noqa: B008
 ) -> tuple[torch.Tensor, WTAState]:
     """One step with excitatory input conductance increments ``x [..., N]``.
 

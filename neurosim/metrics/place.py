@@ -65,16 +65,15 @@ def ground_truth_matrix(
             for r in refs:
                 if not 0 <= int(r) < n_reference:
                     raise InputError(
-                        f"ground truth of query {q} names reference {r}, outside "
-                        f"[0, {n_reference})"
+                        f"ground truth of query {q} names reference {r}, outside [0, {n_reference})"
                     )
                 gt[q, int(r)] = True
         return gt
     if tolerance is None or tolerance < 0:
         raise InputError(f"tolerance must be a non-negative int, got {tolerance!r}")
-    q = np.arange(n_query)[:, None]
-    r = np.arange(n_reference)[None, :]
-    return np.abs(q - r) <= tolerance
+    rows = np.arange(n_query)[:, None]
+    cols = np.arange(n_reference)[None, :]
+    return np.abs(rows - cols) <= tolerance
 
 
 def _check(similarity: object, ground_truth: object) -> tuple[np.ndarray, np.ndarray]:

@@ -226,7 +226,12 @@ class ModularPlaceNet(nn.Module):
         self.regions = [torch.as_tensor(r, dtype=torch.long).clone() for r in regions]
         self.n_places = n_places
         self.net = DiehlCookEnsemble(
-            len(self.regions), n_input, n_exc, generator=generator, device=device, **network  # type: ignore[arg-type]
+            len(self.regions),
+            n_input,
+            n_exc,
+            generator=generator,
+            device=device,
+            **network,  # type: ignore[arg-type]
         )
         shape = (len(self.regions), n_exc)
         self.register_buffer("labels", torch.full(shape, -1, dtype=torch.long, device=device))

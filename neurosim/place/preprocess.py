@@ -55,9 +55,7 @@ def to_grayscale(images: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def resize(
-    images: torch.Tensor, size: tuple[int, int], *, antialias: bool = False
-) -> torch.Tensor:
+def resize(images: torch.Tensor, size: tuple[int, int], *, antialias: bool = False) -> torch.Tensor:
     """Resize grayscale ``[..., H, W]`` to ``size = (height, width)``, bilinear.
 
     ``antialias=False`` (default) samples like OpenCV's ``INTER_LINEAR`` that the reference

@@ -107,9 +107,9 @@ class DiehlCookEnsemble(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        for name, value in (("n_modules", n_modules), ("n_input", n_input), ("n_exc", n_exc)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InputError(f"DiehlCookEnsemble {name} must be a positive int, got {value!r}")
+        for label, size in (("n_modules", n_modules), ("n_input", n_input), ("n_exc", n_exc)):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise InputError(f"DiehlCookEnsemble {label} must be a positive int, got {size!r}")
         self.wta = (wta or WTAParameters()).validate()
         self.stdp = (stdp or STDPParameters.diehl_cook(dt=self.wta.exc.dt)).validate()
         if self.stdp.dt != self.wta.exc.dt:
@@ -119,11 +119,12 @@ class DiehlCookEnsemble(nn.Module):
             )
         if stdp_mode not in STDP_MODES:
             raise InputError(f"stdp_mode must be one of {STDP_MODES}, got {stdp_mode!r}")
-        for name, value in (
+        checks: tuple[tuple[str, float], ...] = (
             ("presentation_ms", presentation_ms),
             ("max_rate_hz", max_rate_hz),
             ("init_scale", init_scale),
-        ):
+        )
+        for name, value in checks:
             if not value > 0:
                 raise InputError(f"DiehlCookEnsemble {name} must be positive, got {value!r}")
         self.steps = max(1, round(presentation_ms / self.wta.exc.dt))

@@ -47,7 +47,7 @@ def plot_pr_curves(
     ax.set_ylabel("precision (fraction of accepted matches)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower left")
     return fig
 
 
@@ -80,7 +80,10 @@ def plot_similarity_matrix(
 
 
 def plot_firing_histogram(
-    counts: object, *, title: str, xlabel: str = "reference places that make the neuron fire",
+    counts: object,
+    *,
+    title: str,
+    xlabel: str = "reference places that make the neuron fire",
     ax: Axes | None = None,
 ) -> Figure:
     """Histogram per module of a per-neuron count ``[M, N]`` (e.g. hyperactive counts)."""
@@ -90,7 +93,7 @@ def plot_firing_histogram(
     if c.ndim != 2 or c.size == 0:
         raise InputError(f"counts must be [modules, neurons], got shape {np.asarray(counts).shape}")
     fig, ax = new_axes(ax, figsize=(6.0, 4.0))
-    bins = np.linspace(0, max(1.0, c.max()) + 1, 31)
+    bins = list(np.linspace(0, max(1.0, c.max()) + 1, 31))
     for m in range(c.shape[0]):
         colour = PALETTE[m % len(PALETTE)]
         ax.hist(c[m], bins=bins, histtype="step", lw=1.3, color=colour, label=f"module {m}")
