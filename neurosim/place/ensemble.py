@@ -250,11 +250,18 @@ class ModularPlaceNet(nn.Module):
 
     @torch.no_grad()
     def record(
-        self, reference: torch.Tensor, *, generator: torch.Generator | None, batch_size: int = 128
+        self,
+        reference: torch.Tensor,
+        *,
+        generator: torch.Generator | None,
+        batch_size: int = 128,
+        max_rate_hz: float | None = None,
     ) -> torch.Tensor:
         """Run every module on the whole reference traverse; set :attr:`labels` and
         :attr:`activity` (hyperactive counts); return the responses ``[P, M, N]``."""
-        responses = self.net.respond(reference, generator=generator, batch_size=batch_size)
+        responses = self.net.respond(
+            reference, generator=generator, batch_size=batch_size, max_rate_hz=max_rate_hz
+        )
         self.labels.copy_(assign_neurons(responses, self.regions))
         self.activity.copy_(hyperactive_counts(responses))
         return responses

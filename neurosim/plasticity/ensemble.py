@@ -211,6 +211,7 @@ class DiehlCookEnsemble(nn.Module):
         generator: torch.Generator | None,
         batch_size: int = 128,
         time_chunk: int = 64,
+        max_rate_hz: float | None = None,
     ) -> torch.Tensor:
         """Spike counts of every module's excitatory neurons for each image, thresholds frozen.
 
@@ -220,6 +221,8 @@ class DiehlCookEnsemble(nn.Module):
             generator: draws the Poisson inputs.
             batch_size: images simulated together (bounds memory).
             time_chunk: steps whose input currents are computed in one matrix product.
+            max_rate_hz: input rate of intensity 1 for these queries (default: the training
+                rate).
 
         Returns:
             ``[B, M, n_exc]`` spike counts (float).
@@ -233,6 +236,9 @@ class DiehlCookEnsemble(nn.Module):
             )
         if batch_size < 1 or time_chunk < 1:
             raise InputError("batch_size and time_chunk must be positive")
+        rate = self.max_rate_hz if max_rate_hz is None else float(max_rate_hz)
+        if not 0 < rate * self.dt / 1000.0 <= 1.0:
+            raise InputError(f"respond max_rate_hz={rate} must be positive, at most 1 per step")
         images = images.to(self.weight.dtype)
         frozen = self.wta._replace(exc=self.wta.exc._replace(theta_plus=0.0))
         flat = self.weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
@@ -246,7 +252,7 @@ class DiehlCookEnsemble(nn.Module):
             for t0 in range(0, self.steps, time_chunk):
                 steps = min(time_chunk, self.steps - t0)
                 pre = poisson_spikes(
-                    chunk, steps, max_rate_hz=self.max_rate_hz, dt_ms=self.dt, generator=generator
+                    chunk, steps, max_rate_hz=rate, dt_ms=self.dt, generator=generator
                 )
                 if shared:
                     current = (pre @ flat).view(steps, b, self.n_modules, self.n_exc)
