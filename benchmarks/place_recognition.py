@@ -87,7 +87,6 @@ def scaling(args: argparse.Namespace, device: torch.device) -> list[str]:
             model.train_step(ref, sched[k], generator=gen)
         _sync(device)
         train_s = time.perf_counter() - start
-        model.record(ref[: args.queries], generator=gen, batch_size=args.batch)  # labels only
         q = qry[: args.queries]
         _sync(device)
         start = time.perf_counter()

@@ -259,6 +259,11 @@ class ModularPlaceNet(nn.Module):
     ) -> torch.Tensor:
         """Run every module on the whole reference traverse; set :attr:`labels` and
         :attr:`activity` (hyperactive counts); return the responses ``[P, M, N]``."""
+        if reference.shape[0] != self.n_places:
+            raise InputError(
+                f"record needs the whole reference traverse ({self.n_places} places), got "
+                f"{reference.shape[0]} images"
+            )
         responses = self.net.respond(
             reference, generator=generator, batch_size=batch_size, max_rate_hz=max_rate_hz
         )
