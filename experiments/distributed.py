@@ -200,6 +200,11 @@ def process_group(timeout_s: float = 1800.0) -> Iterator[None]:
     )
     try:
         yield
+        # Every rank finishes (rank 0 writes its results last) before any tears the group down:
+        # a rank that left early closes its connections under the others, and gloo then aborts
+        # them ("terminate called without an active exception"). Skipped after an error, where
+        # the launcher stops the other ranks.
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
