@@ -6,9 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; on a CUDA machine use e.g. `make TORCH_SPEC=torch==2.14.1 test`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,gpu,ray,interop
+EXTRAS ?= dev,gpu,ray,interop,docs
 
-.PHONY: install demo test lint format typecheck pytest clean device-wheels
+.PHONY: install demo test lint format typecheck pytest clean device-wheels docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ device-wheels: install
 	mkdir -p device_data/wheels
 	$(PY) -m pip download --quiet --no-deps -d device_data/wheels \
 		snntorch==1.0.0 nir==1.0.8 spikingjelly==2.0.0 loguru tqdm
+
+# The documentation site (mkdocs, strict: a broken link fails); the test suite builds it too.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site

@@ -157,9 +157,10 @@ class TrainerConfig:
 def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
     """Multiplier of ``cfg.lr`` at optimizer step ``step`` (0-based) of ``total_steps``.
 
-    >>> cfg = OptimConfig(schedule="cosine", warmup_steps=2, min_lr_ratio=0.0)
-    >>> [round(lr_factor(cfg, s, 6), 3) for s in range(6)]
-    [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+    Examples:
+        >>> cfg = OptimConfig(schedule="cosine", warmup_steps=2, min_lr_ratio=0.0)
+        >>> [round(lr_factor(cfg, s, 6), 3) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
     """
     warm = cfg.warmup_steps
     if step < warm:
