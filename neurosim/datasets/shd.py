@@ -147,10 +147,12 @@ def bin_spikes(
     k = np.minimum(np.floor(t[keep] / bin_size + 1e-9).astype(np.int64), bins - 1)
     index = torch.from_numpy(np.stack([k, u[keep]]))
     values = torch.ones(index.shape[1], dtype=dtype)
-    frames = torch.sparse_coo_tensor(index, values, (bins, num_units)).coalesce()
+    frames = torch.sparse_coo_tensor(
+        index, values, (bins, num_units), check_invariants=True
+    ).coalesce()
     if binary:
         frames = torch.sparse_coo_tensor(
-            frames.indices(), frames.values().clamp(max=1), frames.shape
+            frames.indices(), frames.values().clamp(max=1), frames.shape, check_invariants=True
         ).coalesce()
     return frames if sparse else frames.to_dense()
 
