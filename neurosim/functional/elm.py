@@ -41,7 +41,9 @@ it for all steps at once: one ``[T*B, D] @ [D, branches]`` product with the rout
 ``[T, B, synapses]`` routed tensor) and one linear scan. The first MLP layer's input part and the
 readout are single large matmuls too. Only the nonlinear memory recurrence runs step by step: the
 kernel operation ``elm_memory_scan`` (backends ``torch``: the autograd step loop, the reference;
-``loop``: preallocated buffers, ``out=`` kernels and a hand-written backward, the default).
+``loop``: preallocated buffers, ``out=`` kernels and a hand-written backward, the default;
+``cuda_graph``: the same loops captured once per shape into CUDA graphs and replayed, opt-in on a
+GPU; see :mod:`neurosim.functional._elm_graph`).
 
 Shapes: single step ``x [B, D]``; multi-step ``x [T, B, D]`` (time-major).
 
@@ -492,6 +494,119 @@ def _act_grad(z: torch.Tensor, activation: str) -> torch.Tensor:
     return s * (1 + z * (1 - s))
 
 
+class ForwardWeights(NamedTuple):
+    """The memory scan's weights laid out for the forward loop (all in the compute dtype)."""
+
+    wm_t: torch.Tensor  # [d_m, H]
+    wh_t: tuple[torch.Tensor, ...]  # [H, H] each
+    bh: tuple[torch.Tensor, ...]  # [B, H] each
+    wo_t: torch.Tensor  # [H, d_m], times 2
+    bo: torch.Tensor  # [B, d_m], times 2
+    kappa: torch.Tensor  # [d_m]
+    neg_g: torch.Tensor  # [B, d_m]
+    two_g: torch.Tensor  # [d_m]
+
+
+class BackwardWeights(NamedTuple):
+    """The memory scan's weights laid out for the backward loop."""
+
+    kappa: torch.Tensor  # [d_m]
+    wm: torch.Tensor  # [H, d_m]
+    wh: tuple[torch.Tensor, ...]  # [H, H] each
+    wo: torch.Tensor  # [d_m, H]
+
+
+def forward_loop(
+    p: torch.Tensor,
+    m0: torch.Tensor,
+    w: ForwardWeights,
+    zs: list[torch.Tensor],
+    sig: torch.Tensor,
+    mem: torch.Tensor,
+    a: torch.Tensor,
+    zo: torch.Tensor,
+    relu: bool,
+) -> None:
+    """The forward time loop of ``elm_memory_scan`` into preallocated buffers (no allocation):
+    ``zs[l] [T, B, H]`` pre-activations, ``sig [T, B, d_m]`` sigmoids, ``mem [T, B, d_m]``."""
+    layers = len(w.wh_t)
+    p_t = p.unbind(0)
+    z_t = [z.unbind(0) for z in zs]
+    s_t, m_t = sig.unbind(0), mem.unbind(0)
+    m = m0
+    for t in range(p.shape[0]):
+        z = torch.addmm(p_t[t], m, w.wm_t, out=z_t[0][t])
+        for layer in range(layers + 1):
+            if relu:
+                torch.clamp_min(z, 0.0, out=a)
+            else:
+                torch.sigmoid(z, out=a)
+                a.mul_(z)
+            if layer < layers:
+                z = torch.addmm(w.bh[layer], a, w.wh_t[layer], out=z_t[layer + 1][t])
+        torch.addmm(w.bo, a, w.wo_t, out=zo)
+        torch.sigmoid(zo, out=s_t[t])
+        torch.addcmul(w.neg_g, m, w.kappa, out=m_t[t])
+        m = m_t[t].addcmul_(s_t[t], w.two_g)
+
+
+def backward_loop(
+    gext: torch.Tensor,
+    w: BackwardWeights,
+    dtanh: torch.Tensor,
+    dact: list[torch.Tensor],
+    gm_all: torch.Tensor,
+    gzo: torch.Tensor,
+    gz: list[torch.Tensor],
+    ga: torch.Tensor,
+) -> None:
+    """The reverse time loop: ``gm_all[t] = dL/dm_t`` (in full), ``gzo[t]`` the gradient at the
+    output pre-activation, ``gz[l][t]`` at each hidden pre-activation (no allocation)."""
+    steps = gext.shape[0]
+    layers = len(w.wh)
+    g_t = gext.unbind(0)
+    gm_t, gzo_t = gm_all.unbind(0), gzo.unbind(0)
+    gz_t = [x.unbind(0) for x in gz]
+    dtanh_t = dtanh.unbind(0)
+    dact_t = [x.unbind(0) for x in dact]
+    gm_t[steps - 1].copy_(g_t[steps - 1])
+    for t in range(steps - 1, -1, -1):
+        torch.mul(gm_t[t], dtanh_t[t], out=gzo_t[t])
+        torch.mm(gzo_t[t], w.wo, out=ga)
+        for layer in range(layers, 0, -1):
+            torch.mul(ga, dact_t[layer][t], out=gz_t[layer][t])
+            torch.mm(gz_t[layer][t], w.wh[layer - 1], out=ga)
+        torch.mul(ga, dact_t[0][t], out=gz_t[0][t])
+        if t > 0:
+            torch.addcmul(g_t[t - 1], gm_t[t], w.kappa, out=gm_t[t - 1])
+            gm_t[t - 1].addmm_(gz_t[0][t], w.wm)
+
+
+class EagerLoops:
+    """Runs :func:`forward_loop` / :func:`backward_loop` directly on fresh buffers (the ``loop``
+    backend); :mod:`neurosim.functional._elm_graph` replays them from CUDA graphs instead."""
+
+    def forward(
+        self, p: torch.Tensor, m0: torch.Tensor, w: ForwardWeights, relu: bool
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        steps, batch, hidden = p.shape
+        dm = m0.shape[1]
+        new = p.new_empty
+        zs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
+        sig, mem = new(steps, batch, dm), new(steps, batch, dm)
+        forward_loop(p, m0, w, zs, sig, mem, new(batch, hidden), new(batch, dm), relu)
+        return zs, sig, mem
+
+    def backward(
+        self, gext: torch.Tensor, w: BackwardWeights, dtanh: torch.Tensor, dact: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        gm_all, gzo = torch.empty_like(dtanh), torch.empty_like(dtanh)
+        gz = [torch.empty_like(x) for x in dact]
+        ga = dtanh.new_empty(dtanh.shape[1], dact[0].shape[2])
+        backward_loop(gext, w, dtanh, dact, gm_all, gzo, gz, ga)
+        return gm_all, gzo, gz
+
+
 class _MemoryScanLoop(torch.autograd.Function):
     """The memory recurrence with preallocated buffers, ``out=`` kernels and a hand backward.
 
@@ -500,7 +615,8 @@ class _MemoryScanLoop(torch.autograd.Function):
     ``m_t = (kappa m_{t-1} - g) + 2 g sigmoid(2 z_t)``. Forward saves the pre-activations
     ``Z_l [T, B, H]``, the sigmoids ``S [T, B, d_m]`` and the memories ``M``; the backward walks
     time in reverse with one small matmul per layer and step plus the recurrent one, and forms
-    every weight gradient afterwards as one large matmul over all ``T * B`` rows.
+    every weight gradient afterwards as one large matmul over all ``T * B`` rows. ``loops`` runs
+    the two time loops (:class:`EagerLoops`, or CUDA-graph replays).
     """
 
     @staticmethod
@@ -516,49 +632,31 @@ class _MemoryScanLoop(torch.autograd.Function):
         decay: torch.Tensor,
         gain: torch.Tensor,
         activation: str,
+        loops: Any,
     ) -> torch.Tensor:
         in_dtype = p.dtype
         cd = compute_dtype(in_dtype)
-        steps, batch, hidden = p.shape
+        batch, hidden = p.shape[1:]
         dm = m0.shape[1]
         layers = w_hidden.shape[0]
-        dev = p.device
-        wm_t = w_mem.to(cd).t().contiguous()
-        wh_t = [w_hidden[i].to(cd).t().contiguous() for i in range(layers)]
-        bh = [b_hidden[i].to(cd).expand(batch, hidden).contiguous() for i in range(layers)]
-        wo_t = (2 * w_out.to(cd)).t().contiguous()
-        bo = (2 * b_out.to(cd)).expand(batch, dm).contiguous()
-        kappa = decay.to(cd).expand(dm).contiguous()
         g = gain.to(cd).expand(dm)
-        neg_g = (-g).expand(batch, dm).contiguous()
-        two_g = (2 * g).contiguous()
-        zs = [torch.empty(steps, batch, hidden, dtype=cd, device=dev) for _ in range(layers + 1)]
-        sig = torch.empty(steps, batch, dm, dtype=cd, device=dev)
-        mem = torch.empty(steps, batch, dm, dtype=cd, device=dev)
-        a = torch.empty(batch, hidden, dtype=cd, device=dev)
-        zo = torch.empty(batch, dm, dtype=cd, device=dev)
-        p_t = p.to(cd).unbind(0)
-        z_t = [z.unbind(0) for z in zs]
-        s_t, m_t = sig.unbind(0), mem.unbind(0)
-        m = m0.to(cd)
-        relu = activation == "relu"
-        for t in range(steps):
-            z = torch.addmm(p_t[t], m, wm_t, out=z_t[0][t])
-            for layer in range(layers + 1):
-                if relu:
-                    torch.clamp_min(z, 0.0, out=a)
-                else:
-                    torch.sigmoid(z, out=a)
-                    a.mul_(z)
-                if layer < layers:
-                    z = torch.addmm(bh[layer], a, wh_t[layer], out=z_t[layer + 1][t])
-            torch.addmm(bo, a, wo_t, out=zo)
-            torch.sigmoid(zo, out=s_t[t])
-            torch.addcmul(neg_g, m, kappa, out=m_t[t])
-            m = m_t[t].addcmul_(s_t[t], two_g)
+        weights = ForwardWeights(
+            wm_t=w_mem.to(cd).t().contiguous(),
+            wh_t=tuple(w_hidden[i].to(cd).t().contiguous() for i in range(layers)),
+            bh=tuple(b_hidden[i].to(cd).expand(batch, hidden).contiguous() for i in range(layers)),
+            wo_t=(2 * w_out.to(cd)).t().contiguous(),
+            bo=(2 * b_out.to(cd)).expand(batch, dm).contiguous(),
+            kappa=decay.to(cd).expand(dm).contiguous(),
+            neg_g=(-g).expand(batch, dm).contiguous(),
+            two_g=(2 * g).contiguous(),
+        )
+        zs, sig, mem = loops.forward(
+            p.to(cd).contiguous(), m0.to(cd).contiguous(), weights, activation == "relu"
+        )
         ctx.save_for_backward(m0, w_mem, w_hidden, w_out, decay, gain, sig, mem, *zs)
         ctx.activation = activation
         ctx.in_dtype = in_dtype
+        ctx.loops = loops
         return mem if mem.dtype == in_dtype else mem.to(in_dtype)
 
     @staticmethod
@@ -570,35 +668,17 @@ class _MemoryScanLoop(torch.autograd.Function):
         hidden = zs[0].shape[2]
         layers = len(zs) - 1
         needs = ctx.needs_input_grad
-        kappa = decay.to(cd).expand(dm).contiguous()
         g = gain.to(cd).expand(dm)
-        wm = w_mem.to(cd).contiguous()
-        wh = [w_hidden[i].to(cd).contiguous() for i in range(layers)]
-        wo = w_out.to(cd).contiguous()
+        weights = BackwardWeights(
+            kappa=decay.to(cd).expand(dm).contiguous(),
+            wm=w_mem.to(cd).contiguous(),
+            wh=tuple(w_hidden[i].to(cd).contiguous() for i in range(layers)),
+            wo=w_out.to(cd).contiguous(),
+        )
         # d m_t / d (a W_out^T + b_out) = gain * (1 - tanh^2) = gain * 4 s (1 - s), all steps at once
         dtanh = sig * (1 - sig) * (4 * g)
         dact = [_act_grad(z, activation) for z in zs]
-        gm_all = torch.empty_like(sig)
-        gzo = torch.empty_like(sig)
-        gz = [torch.empty_like(z) for z in zs]
-        ga = torch.empty(batch, hidden, dtype=cd, device=sig.device)
-        gext = grad_mem.to(cd).unbind(0)
-        gm_t, gzo_t = gm_all.unbind(0), gzo.unbind(0)
-        gz_t = [x.unbind(0) for x in gz]
-        dtanh_t = dtanh.unbind(0)
-        dact_t = [x.unbind(0) for x in dact]
-        gm_t[steps - 1].copy_(gext[steps - 1])
-        for t in range(steps - 1, -1, -1):
-            # gm_t = dL/dm_t in full; gz0 = dL/d(first pre-activation) at step t
-            torch.mul(gm_t[t], dtanh_t[t], out=gzo_t[t])
-            torch.mm(gzo_t[t], wo, out=ga)
-            for layer in range(layers, 0, -1):
-                torch.mul(ga, dact_t[layer][t], out=gz_t[layer][t])
-                torch.mm(gz_t[layer][t], wh[layer - 1], out=ga)
-            torch.mul(ga, dact_t[0][t], out=gz_t[0][t])
-            if t > 0:
-                torch.addcmul(gext[t - 1], gm_t[t], kappa, out=gm_t[t - 1])
-                gm_t[t - 1].addmm_(gz_t[0][t], wm)
+        gm_all, gzo, gz = ctx.loops.backward(grad_mem.to(cd).contiguous(), weights, dtanh, dact)
         m_prev = torch.cat([m0.to(cd).unsqueeze(0), mem[:-1]])
         rows = steps * batch
 
@@ -608,7 +688,7 @@ class _MemoryScanLoop(torch.autograd.Function):
         grad_p = gz[0].to(ctx.in_dtype) if needs[0] else None
         grad_m0 = None
         if needs[1]:
-            grad_m0 = torch.addmm(gm_t[0] * kappa, gz_t[0][0], wm).to(m0.dtype)
+            grad_m0 = torch.addmm(gm_all[0] * weights.kappa, gz[0][0], weights.wm).to(m0.dtype)
         grad_wm = (flat(gz[0]).t() @ flat(m_prev)).to(w_mem.dtype) if needs[2] else None
         acts = [activate(z, activation) for z in zs] if (layers or needs[5]) else []
         grad_wh = grad_bh = None
@@ -630,8 +710,11 @@ class _MemoryScanLoop(torch.autograd.Function):
             grad_gain = (gm_all * tanh).sum((0, 1)).sum_to_size(gain.shape).to(gain.dtype)
         return (
             grad_p, grad_m0, grad_wm, grad_wh, grad_bh, grad_wo, grad_bo, grad_decay, grad_gain,
-            None,
+            None, None,
         )  # fmt: skip
+
+
+_EAGER = EagerLoops()
 
 
 def elm_memory_scan_loop(
@@ -647,9 +730,28 @@ def elm_memory_scan_loop(
     activation: str = "relu",
 ) -> torch.Tensor:
     """The ``loop`` backend: :class:`_MemoryScanLoop` (same results as the reference)."""
+    return run_memory_scan(
+        _EAGER, p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation
+    )
+
+
+def run_memory_scan(
+    loops: Any,
+    p: torch.Tensor,
+    m0: torch.Tensor,
+    w_mem: torch.Tensor,
+    w_hidden: torch.Tensor,
+    b_hidden: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
+    decay: torch.Tensor,
+    gain: torch.Tensor,
+    activation: str = "relu",
+) -> torch.Tensor:
+    """:class:`_MemoryScanLoop` with the given time-loop runner (autocast off inside)."""
     with torch.autocast(p.device.type, enabled=False):
         out: torch.Tensor = _MemoryScanLoop.apply(  # type: ignore[no-untyped-call]
-            p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation
+            p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation, loops
         )
     return out
 
@@ -706,6 +808,31 @@ kernels.register(
 )
 kernels.register_backend(
     "elm_memory_scan", Backend("loop", lambda: elm_memory_scan_loop, priority=5)
+)
+
+
+def _load_cuda_graph() -> Any:
+    from neurosim.functional._elm_graph import elm_memory_scan_cuda_graph
+
+    return elm_memory_scan_cuda_graph
+
+
+def _cuda_graph_available(device: torch.device) -> str | None:
+    if not torch.cuda.is_available():
+        return "CUDA graphs need a CUDA device (torch.cuda.is_available() is False)"
+    return None
+
+
+kernels.register_backend(
+    "elm_memory_scan",
+    Backend(
+        "cuda_graph",
+        _load_cuda_graph,
+        devices=frozenset({"cuda"}),
+        auto_devices=frozenset(),  # opt-in: name it
+        priority=15,
+        available=_cuda_graph_available,
+    ),
 )
 
 

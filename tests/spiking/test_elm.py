@@ -371,3 +371,51 @@ def test_bad_input_is_a_clear_error() -> None:
 def test_bad_configuration_is_a_clear_error(kwargs: dict[str, object], fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         ELM(10, 2, **kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ CUDA-graph runner
+
+
+def test_graph_runner_logic_on_cpu() -> None:
+    """The cuda_graph backend's static-buffer bookkeeping, with the capture replaced by a plain
+    call: repeated calls with new inputs give the loop backend's results and gradients, and the
+    shape cache is bounded."""
+    from neurosim.functional._elm_graph import GraphLoops
+    from neurosim.functional.elm import elm_memory_scan_loop, run_memory_scan
+
+    runner = GraphLoops(capture=lambda body: body, max_entries=2)
+    gen = torch.Generator().manual_seed(0)
+    for steps in (9, 9, 5, 7):
+        args = [
+            torch.randn(steps, 3, 6, generator=gen, dtype=torch.float64),
+            torch.randn(3, 4, generator=gen, dtype=torch.float64),
+            torch.randn(6, 4, generator=gen, dtype=torch.float64) * 0.5,
+            torch.randn(1, 6, 6, generator=gen, dtype=torch.float64) * 0.4,
+            torch.randn(1, 6, generator=gen, dtype=torch.float64) * 0.1,
+            torch.randn(4, 6, generator=gen, dtype=torch.float64) * 0.5,
+            torch.randn(4, generator=gen, dtype=torch.float64) * 0.1,
+            torch.rand(4, generator=gen, dtype=torch.float64) * 0.5 + 0.4,
+            torch.rand(4, generator=gen, dtype=torch.float64) + 0.1,
+        ]
+        ref = [a.clone().requires_grad_(True) for a in args]
+        new = [a.clone().requires_grad_(True) for a in args]
+        expected = elm_memory_scan_loop(*ref, activation="silu")
+        got = run_memory_scan(runner, *new, activation="silu")
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+        w = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
+        (expected * w).sum().backward()
+        (got * w).sum().backward()
+        for r, n in zip(ref, new, strict=True):
+            torch.testing.assert_close(n.grad, r.grad, rtol=0, atol=0)
+    assert len(runner._entries) == 2  # forward + backward of the last shape only
+
+
+@pytest.mark.gpu
+def test_cuda_graph_backend_matches_loop_on_gpu() -> None:
+    model = make("branch_neuronio").float().cuda()
+    x = spikes(40, 5, model.num_input).float().cuda()
+    expected = model.run(x)
+    model.backend = "cuda_graph"
+    for _ in range(2):  # capture, then replay
+        got = model.run(x)
+        torch.testing.assert_close(got.output, expected.output, rtol=1e-4, atol=1e-5)
