@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
     parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"],
                         help="CPU device: process CPU time (default) or wall-clock time")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="table path (default results/)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        out = ROOT / "benchmarks" / "results" / f"elm-{device.type}.md"
+        out = args.out or ROOT / "benchmarks" / "results" / f"elm-{device.type}.md"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(table + "\n")
         print(f"\nwritten to {out}")
