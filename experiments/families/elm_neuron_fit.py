@@ -81,12 +81,12 @@ class ElmNeuronFitConfig(RunConfig):
     data_seed: int = 0
     test_seed: int = 1
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(lr=5e-3, schedule="cosine", min_lr_ratio=0.05)
+        default_factory=lambda: OptimConfig(lr=1e-2, schedule="cosine", min_lr_ratio=0.05)
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(grad_clip=1.0))
-    steps: int = 1000
+    steps: int = 1200
     log_every: int = 10
-    checkpoint_every: int = 500
+    checkpoint_every: int = 400
 
 
 def build_elm(cfg: ElmNeuronFitConfig, num_inputs: int) -> ELM:
