@@ -47,8 +47,9 @@ GPU; see :mod:`neurosim.functional._elm_graph`).
 
 Shapes: single step ``x [B, D]``; multi-step ``x [T, B, D]`` (time-major).
 
-Example (one memory unit, no synapse trace, identity-free MLP): with ``kappa_m = 0.5``,
-``g = 1`` and ``Delta m = tanh_c(0) = 0`` the memory halves every step: ``1, 0.5, 0.25``.
+Example: with every MLP weight and bias zero, ``Delta m = tanh_c(0) = 0`` and without input the
+memory only decays, ``m_t = kappa_m^t m_0``: for ``tau_m = dt / ln 2`` it halves every step,
+``1, 0.5, 0.25, ...`` (tested with other taus in ``tests/spiking/test_elm.py``).
 """
 
 from __future__ import annotations
