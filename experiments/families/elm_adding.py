@@ -6,7 +6,8 @@ sequence and classifies their sum at the last step (cross-entropy on the last ou
 
 * ``elm``: :class:`neurosim.neurons.ELM` (``num_memory`` units, ``tau_m`` log-spaced up to
   ``memory_tau_max``), readout of the last step;
-* ``lstm``: ``torch.nn.LSTM`` (``lstm_hidden`` units) + linear readout of the last step;
+* ``lstm``: ``torch.nn.LSTM`` (``lstm_hidden`` units, forget-gate bias initialised to
+  ``lstm_forget_bias``) + linear readout of the last step;
 * ``lif``: a feed-forward LIF network ``Linear -> LIF -> Linear -> LIF -> Linear -> LI`` with
   learnable decays (``lif_hidden`` neurons per layer), the LI membrane at the last step as logits.
 
@@ -58,6 +59,8 @@ class ElmAddingConfig(RunConfig):
         eval_seed: seed of the held-out sequences.
         num_memory, memory_tau_max, lambda_value, mlp_hidden: ELM size and memory.
         lstm_hidden: LSTM units.
+        lstm_forget_bias: initial forget-gate bias (1: the usual remedy for long memories,
+            Jozefowicz et al. 2015; PyTorch's default init gives ~0).
         lif_hidden, lif_beta: LIF neurons per layer and their initial decay.
         record_samples: held-out sequences whose ELM memory is recorded (0 = none).
     """
@@ -81,6 +84,7 @@ class ElmAddingConfig(RunConfig):
     lambda_value: float = 5.0
     mlp_hidden: int = 0
     lstm_hidden: int = 38
+    lstm_forget_bias: float = 1.0
     lif_hidden: int = 80
     lif_beta: float = 0.95
     record_samples: int = 4
@@ -118,6 +122,10 @@ class LstmClassifier(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(cfg.channels, cfg.lstm_hidden)
         self.readout = nn.Linear(cfg.lstm_hidden, classes)
+        h = cfg.lstm_hidden
+        with torch.no_grad():  # gate order: input, forget, cell, output
+            self.lstm.bias_ih_l0[h : 2 * h].fill_(cfg.lstm_forget_bias)
+            self.lstm.bias_hh_l0[h : 2 * h].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.lstm(x)[0][-1])
