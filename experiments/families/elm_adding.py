@@ -123,9 +123,11 @@ class LstmClassifier(nn.Module):
         self.lstm = nn.LSTM(cfg.channels, cfg.lstm_hidden)
         self.readout = nn.Linear(cfg.lstm_hidden, classes)
         h = cfg.lstm_hidden
+        bias_ih, bias_hh = self.lstm.bias_ih_l0, self.lstm.bias_hh_l0
+        assert isinstance(bias_ih, torch.Tensor) and isinstance(bias_hh, torch.Tensor)
         with torch.no_grad():  # gate order: input, forget, cell, output
-            self.lstm.bias_ih_l0[h : 2 * h].fill_(cfg.lstm_forget_bias)
-            self.lstm.bias_hh_l0[h : 2 * h].zero_()
+            bias_ih[h : 2 * h].fill_(cfg.lstm_forget_bias)
+            bias_hh[h : 2 * h].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.lstm(x)[0][-1])

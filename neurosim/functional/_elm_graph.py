@@ -86,45 +86,54 @@ class GraphLoops:
         def build() -> tuple[Any, ...]:
             inputs = (p.clone(), m0.clone(), ForwardWeights(*(_clone_like(x) for x in w)))
             new = p.new_empty
-            zs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
+            hs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
             sig, mem = new(steps, batch, dm), new(steps, batch, dm)
-            a, zo = new(batch, hidden), new(batch, dm)
+            scratch, zo = new(batch, hidden), new(batch, dm)
 
             def body() -> None:
-                forward_loop(inputs[0], inputs[1], inputs[2], zs, sig, mem, a, zo, relu)
+                forward_loop(inputs[0], inputs[1], inputs[2], hs, sig, mem, scratch, zo, relu)
 
-            return inputs, (zs, sig, mem), self.capture(body)
+            return inputs, (hs, sig, mem), self.capture(body)
 
-        inputs, (zs, sig, mem), replay = self._entry(key, build)
+        inputs, (hs, sig, mem), replay = self._entry(key, build)
         inputs[0].copy_(p)
         inputs[1].copy_(m0)
         for static, value in zip(inputs[2], w, strict=True):
             _copy_into(static, value)
         replay()
-        return [z.clone() for z in zs], sig.clone(), mem.clone()
+        return [h.clone() for h in hs], sig.clone(), mem.clone()
 
     def backward(
-        self, gext: torch.Tensor, w: BackwardWeights, dtanh: torch.Tensor, dact: list[torch.Tensor]
+        self,
+        gext: torch.Tensor,
+        w: BackwardWeights,
+        dtanh: torch.Tensor,
+        dact: list[torch.Tensor],
+        keep_all: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         steps, batch, dm = dtanh.shape
         hidden = dact[0].shape[2]
-        key = ("backward", steps, batch, hidden, dm, len(w.wh), dtanh.dtype, dtanh.device)
+        key = (
+            "backward", steps, batch, hidden, dm, len(w.wh), keep_all, dact[0].dtype,
+            dtanh.dtype, dtanh.device,
+        )  # fmt: skip
 
         def build() -> tuple[Any, ...]:
             inputs = (
                 gext.clone(), BackwardWeights(*(_clone_like(x) for x in w)), dtanh.clone(),
                 [d.clone() for d in dact],
             )  # fmt: skip
-            gm_all, gzo = torch.empty_like(dtanh), torch.empty_like(dtanh)
-            gz = [torch.empty_like(d) for d in dact]
+            gm = dtanh.new_empty(steps if keep_all else 2, batch, dm)
+            gzo = torch.empty_like(dtanh)
+            gz = [dtanh.new_empty(d.shape) for d in dact]
             ga = dtanh.new_empty(batch, hidden)
 
             def body() -> None:
-                backward_loop(inputs[0], inputs[1], inputs[2], inputs[3], gm_all, gzo, gz, ga)
+                backward_loop(inputs[0], inputs[1], inputs[2], inputs[3], gm, gzo, gz, ga)
 
-            return inputs, (gm_all, gzo, gz), self.capture(body)
+            return inputs, (gm, gzo, gz), self.capture(body)
 
-        inputs, (gm_all, gzo, gz), replay = self._entry(key, build)
+        inputs, (gm, gzo, gz), replay = self._entry(key, build)
         inputs[0].copy_(gext)
         for static, value in zip(inputs[1], w, strict=True):
             _copy_into(static, value)
@@ -132,7 +141,7 @@ class GraphLoops:
         for static, value in zip(inputs[3], dact, strict=True):
             static.copy_(value)
         replay()
-        return gm_all.clone(), gzo.clone(), [g.clone() for g in gz]
+        return gm.clone(), gzo.clone(), [g.clone() for g in gz]
 
 
 _GRAPHS = GraphLoops()

@@ -521,30 +521,39 @@ def forward_loop(
     p: torch.Tensor,
     m0: torch.Tensor,
     w: ForwardWeights,
-    zs: list[torch.Tensor],
+    hs: list[torch.Tensor],
     sig: torch.Tensor,
     mem: torch.Tensor,
-    a: torch.Tensor,
+    scratch: torch.Tensor,
     zo: torch.Tensor,
     relu: bool,
 ) -> None:
-    """The forward time loop of ``elm_memory_scan`` into preallocated buffers (no allocation):
-    ``zs[l] [T, B, H]`` pre-activations, ``sig [T, B, d_m]`` sigmoids, ``mem [T, B, d_m]``."""
+    """The forward time loop of ``elm_memory_scan`` into preallocated buffers (no allocation).
+
+    ``hs[l] [T, B, H]`` receives layer ``l``'s post-ReLU activations (``relu``; the backward
+    reads the ReLU mask from them) or its SiLU pre-activations; ``sig [T, B, d_m]`` the output
+    sigmoids, ``mem [T, B, d_m]`` the memory; ``scratch [B, H]`` and ``zo [B, d_m]`` are work space.
+    """
     layers = len(w.wh_t)
     p_t = p.unbind(0)
-    z_t = [z.unbind(0) for z in zs]
+    h_t = [h.unbind(0) for h in hs]
     s_t, m_t = sig.unbind(0), mem.unbind(0)
-    m = m0
+    m, a = m0, scratch
     for t in range(p.shape[0]):
-        z = torch.addmm(p_t[t], m, w.wm_t, out=z_t[0][t])
         for layer in range(layers + 1):
             if relu:
-                torch.clamp_min(z, 0.0, out=a)
+                if layer == 0:
+                    torch.addmm(p_t[t], m, w.wm_t, out=scratch)
+                else:
+                    torch.addmm(w.bh[layer - 1], a, w.wh_t[layer - 1], out=scratch)
+                a = torch.clamp_min(scratch, 0.0, out=h_t[layer][t])
             else:
-                torch.sigmoid(z, out=a)
-                a.mul_(z)
-            if layer < layers:
-                z = torch.addmm(w.bh[layer], a, w.wh_t[layer], out=z_t[layer + 1][t])
+                if layer == 0:
+                    z = torch.addmm(p_t[t], m, w.wm_t, out=h_t[0][t])
+                else:
+                    z = torch.addmm(w.bh[layer - 1], a, w.wh_t[layer - 1], out=h_t[layer][t])
+                torch.sigmoid(z, out=scratch)
+                a = scratch.mul_(z)
         torch.addmm(w.bo, a, w.wo_t, out=zo)
         torch.sigmoid(zo, out=s_t[t])
         torch.addcmul(w.neg_g, m, w.kappa, out=m_t[t])
@@ -556,31 +565,36 @@ def backward_loop(
     w: BackwardWeights,
     dtanh: torch.Tensor,
     dact: list[torch.Tensor],
-    gm_all: torch.Tensor,
+    gm: torch.Tensor,
     gzo: torch.Tensor,
     gz: list[torch.Tensor],
     ga: torch.Tensor,
 ) -> None:
-    """The reverse time loop: ``gm_all[t] = dL/dm_t`` (in full), ``gzo[t]`` the gradient at the
-    output pre-activation, ``gz[l][t]`` at each hidden pre-activation (no allocation)."""
+    """The reverse time loop: ``gm[t % len(gm)] = dL/dm_t`` in full (``gm`` is ``[T, B, d_m]`` to
+    keep every step, or ``[2, B, d_m]`` as a ping-pong pair), ``gzo[t]`` the gradient at the
+    output pre-activation, ``gz[l][t]`` at each hidden pre-activation (no allocation). ``dact``
+    are the activation derivatives (or ReLU masks, bool)."""
     steps = gext.shape[0]
     layers = len(w.wh)
+    keep = gm.shape[0]
     g_t = gext.unbind(0)
-    gm_t, gzo_t = gm_all.unbind(0), gzo.unbind(0)
+    gm_t, gzo_t = gm.unbind(0), gzo.unbind(0)
     gz_t = [x.unbind(0) for x in gz]
     dtanh_t = dtanh.unbind(0)
     dact_t = [x.unbind(0) for x in dact]
-    gm_t[steps - 1].copy_(g_t[steps - 1])
+    gm_t[(steps - 1) % keep].copy_(g_t[steps - 1])
     for t in range(steps - 1, -1, -1):
-        torch.mul(gm_t[t], dtanh_t[t], out=gzo_t[t])
+        here = gm_t[t % keep]
+        torch.mul(here, dtanh_t[t], out=gzo_t[t])
         torch.mm(gzo_t[t], w.wo, out=ga)
         for layer in range(layers, 0, -1):
             torch.mul(ga, dact_t[layer][t], out=gz_t[layer][t])
             torch.mm(gz_t[layer][t], w.wh[layer - 1], out=ga)
         torch.mul(ga, dact_t[0][t], out=gz_t[0][t])
         if t > 0:
-            torch.addcmul(g_t[t - 1], gm_t[t], w.kappa, out=gm_t[t - 1])
-            gm_t[t - 1].addmm_(gz_t[0][t], w.wm)
+            before = gm_t[(t - 1) % keep]
+            torch.addcmul(g_t[t - 1], here, w.kappa, out=before)
+            before.addmm_(gz_t[0][t], w.wm)
 
 
 class EagerLoops:
@@ -593,19 +607,26 @@ class EagerLoops:
         steps, batch, hidden = p.shape
         dm = m0.shape[1]
         new = p.new_empty
-        zs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
+        hs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
         sig, mem = new(steps, batch, dm), new(steps, batch, dm)
-        forward_loop(p, m0, w, zs, sig, mem, new(batch, hidden), new(batch, dm), relu)
-        return zs, sig, mem
+        forward_loop(p, m0, w, hs, sig, mem, new(batch, hidden), new(batch, dm), relu)
+        return hs, sig, mem
 
     def backward(
-        self, gext: torch.Tensor, w: BackwardWeights, dtanh: torch.Tensor, dact: list[torch.Tensor]
+        self,
+        gext: torch.Tensor,
+        w: BackwardWeights,
+        dtanh: torch.Tensor,
+        dact: list[torch.Tensor],
+        keep_all: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        gm_all, gzo = torch.empty_like(dtanh), torch.empty_like(dtanh)
-        gz = [torch.empty_like(x) for x in dact]
-        ga = dtanh.new_empty(dtanh.shape[1], dact[0].shape[2])
-        backward_loop(gext, w, dtanh, dact, gm_all, gzo, gz, ga)
-        return gm_all, gzo, gz
+        steps, batch, dm = dtanh.shape
+        gm = dtanh.new_empty(steps if keep_all else 2, batch, dm)
+        gzo = torch.empty_like(dtanh)
+        gz = [dtanh.new_empty(x.shape) for x in dact]
+        ga = dtanh.new_empty(batch, dact[0].shape[2])
+        backward_loop(gext, w, dtanh, dact, gm, gzo, gz, ga)
+        return gm, gzo, gz
 
 
 class _MemoryScanLoop(torch.autograd.Function):
@@ -613,11 +634,12 @@ class _MemoryScanLoop(torch.autograd.Function):
 
     ``tanh(v) = 2 sigmoid(2 v) - 1`` (ATen's float ``tanh`` costs ~5x its ``sigmoid`` on the CPU),
     so each step is ``addmm, act, [addmm, act]*, addmm, sigmoid, addcmul, addcmul_``:
-    ``m_t = (kappa m_{t-1} - g) + 2 g sigmoid(2 z_t)``. Forward saves the pre-activations
-    ``Z_l [T, B, H]``, the sigmoids ``S [T, B, d_m]`` and the memories ``M``; the backward walks
-    time in reverse with one small matmul per layer and step plus the recurrent one, and forms
-    every weight gradient afterwards as one large matmul over all ``T * B`` rows. ``loops`` runs
-    the two time loops (:class:`EagerLoops`, or CUDA-graph replays).
+    ``m_t = (kappa m_{t-1} - g) + 2 g sigmoid(2 z_t)``. Forward saves the hidden activations
+    (ReLU) or pre-activations (SiLU) ``[T, B, H]`` per layer, the sigmoids ``S [T, B, d_m]`` and
+    the memories ``M``; the backward walks time in reverse with one small matmul per layer and
+    step plus the recurrent one, and forms every weight gradient afterwards as one large matmul
+    over all ``T * B`` rows. Large temporaries are kept few (on the CPU each fresh buffer costs
+    page faults). ``loops`` runs the two time loops (:class:`EagerLoops`, or CUDA-graph replays).
     """
 
     @staticmethod
@@ -651,10 +673,10 @@ class _MemoryScanLoop(torch.autograd.Function):
             neg_g=(-g).expand(batch, dm).contiguous(),
             two_g=(2 * g).contiguous(),
         )
-        zs, sig, mem = loops.forward(
+        hs, sig, mem = loops.forward(
             p.to(cd).contiguous(), m0.to(cd).contiguous(), weights, activation == "relu"
         )
-        ctx.save_for_backward(m0, w_mem, w_hidden, w_out, decay, gain, sig, mem, *zs)
+        ctx.save_for_backward(m0, w_mem, w_hidden, w_out, decay, gain, sig, mem, *hs)
         ctx.activation = activation
         ctx.in_dtype = in_dtype
         ctx.loops = loops
@@ -662,12 +684,13 @@ class _MemoryScanLoop(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_mem: torch.Tensor) -> tuple[Any, ...]:
-        m0, w_mem, w_hidden, w_out, decay, gain, sig, mem, *zs = ctx.saved_tensors
+        m0, w_mem, w_hidden, w_out, decay, gain, sig, mem, *hs = ctx.saved_tensors
         activation = ctx.activation
+        relu = activation == "relu"
         cd = sig.dtype
-        steps, batch, dm = sig.shape
-        hidden = zs[0].shape[2]
-        layers = len(zs) - 1
+        dm = sig.shape[2]
+        hidden = hs[0].shape[2]
+        layers = len(hs) - 1
         needs = ctx.needs_input_grad
         g = gain.to(cd).expand(dm)
         weights = BackwardWeights(
@@ -677,21 +700,28 @@ class _MemoryScanLoop(torch.autograd.Function):
             wo=w_out.to(cd).contiguous(),
         )
         # d m_t / d (a W_out^T + b_out) = gain * (1 - tanh^2) = gain * 4 s (1 - s), all steps at once
-        dtanh = sig * (1 - sig) * (4 * g)
-        dact = [_act_grad(z, activation) for z in zs]
-        gm_all, gzo, gz = ctx.loops.backward(grad_mem.to(cd).contiguous(), weights, dtanh, dact)
-        m_prev = torch.cat([m0.to(cd).unsqueeze(0), mem[:-1]])
-        rows = steps * batch
+        dtanh = (1 - sig).mul_(sig).mul_(4 * g)
+        # ReLU: the mask of the saved activations (bool); SiLU: its derivative at the saved z
+        dact = [h > 0 for h in hs] if relu else [_act_grad(z, activation) for z in hs]
+        keep_all = bool(needs[7] or needs[8])
+        gm, gzo, gz = ctx.loops.backward(
+            grad_mem.to(cd).contiguous(), weights, dtanh, dact, keep_all
+        )
+        del dtanh, dact
 
         def flat(t: torch.Tensor) -> torch.Tensor:
-            return t.reshape(rows, t.shape[-1])
+            return t.reshape(-1, t.shape[-1])
 
         grad_p = gz[0].to(ctx.in_dtype) if needs[0] else None
         grad_m0 = None
         if needs[1]:
-            grad_m0 = torch.addmm(gm_all[0] * weights.kappa, gz[0][0], weights.wm).to(m0.dtype)
-        grad_wm = (flat(gz[0]).t() @ flat(m_prev)).to(w_mem.dtype) if needs[2] else None
-        acts = [activate(z, activation) for z in zs] if (layers or needs[5]) else []
+            grad_m0 = torch.addmm(gm[0] * weights.kappa, gz[0][0], weights.wm).to(m0.dtype)
+        grad_wm = None
+        if needs[2]:  # sum_t gz0_t^T m_{t-1}, m_{-1} = m0, without concatenating
+            grad_wm = torch.addmm(gz[0][0].t() @ m0.to(cd), flat(gz[0][1:]).t(), flat(mem[:-1])).to(
+                w_mem.dtype
+            )
+        acts = hs if relu else [activate(z, activation) for z in hs]
         grad_wh = grad_bh = None
         if needs[3] or needs[4]:
             if layers:
@@ -705,10 +735,10 @@ class _MemoryScanLoop(torch.autograd.Function):
         grad_bo = gzo.sum((0, 1)).to(w_out.dtype) if needs[6] else None
         grad_decay = grad_gain = None
         if needs[7]:
-            grad_decay = (gm_all * m_prev).sum((0, 1)).sum_to_size(decay.shape).to(decay.dtype)
+            m_prev = torch.cat([m0.to(cd).unsqueeze(0), mem[:-1]])
+            grad_decay = (gm * m_prev).sum((0, 1)).sum_to_size(decay.shape).to(decay.dtype)
         if needs[8]:
-            tanh = 2 * sig - 1
-            grad_gain = (gm_all * tanh).sum((0, 1)).sum_to_size(gain.shape).to(gain.dtype)
+            grad_gain = (gm * (2 * sig - 1)).sum((0, 1)).sum_to_size(gain.shape).to(gain.dtype)
         return (
             grad_p, grad_m0, grad_wm, grad_wh, grad_bh, grad_wo, grad_bo, grad_decay, grad_gain,
             None, None,
@@ -848,12 +878,11 @@ class _TraceScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        y = torch.empty_like(x)
+        y = x.new_empty(x.shape)  # contiguous time-major, whatever the layout of x
         k = decay.to(x.dtype).expand(x.shape[2:]).contiguous()
         prev = h0.to(x.dtype)
-        for t in range(x.shape[0]):
-            torch.addcmul(x[t], prev, k, out=y[t])
-            prev = y[t]
+        for x_t, y_t in zip(x.unbind(0), y.unbind(0), strict=True):
+            prev = torch.addcmul(x_t, prev, k, out=y_t)
         ctx.save_for_backward(y, decay, h0)
         return y
 
@@ -861,11 +890,10 @@ class _TraceScan(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         y, decay, h0 = ctx.saved_tensors
         k = decay.to(grad.dtype).expand(grad.shape[2:]).contiguous()
-        gx = torch.empty_like(grad)
-        carry = torch.zeros_like(grad[0])
-        for t in range(grad.shape[0] - 1, -1, -1):
-            torch.addcmul(grad[t], carry, k, out=gx[t])
-            carry = gx[t]
+        gx = grad.new_empty(grad.shape)
+        carry = grad.new_zeros(grad.shape[1:])
+        for g_t, gx_t in zip(reversed(grad.unbind(0)), reversed(gx.unbind(0)), strict=True):
+            carry = torch.addcmul(g_t, carry, k, out=gx_t)
         needs = ctx.needs_input_grad
         grad_decay = None
         if needs[1]:
@@ -969,10 +997,8 @@ def elm_multi_step(
     plain = p.routing_index is None and p.num_branch == p.num_synapse
     branch: torch.Tensor | None
     if plain and state is None and not record_branch:
-        xc = x.to(cd)
-        if not xc.is_contiguous():
-            xc = xc.contiguous()
-        traced = trace_scan(xc, kappa_s, torch.zeros_like(xc[0]), trace_backend)
+        xc = x.to(cd)  # a batch-major input stays a strided view: the scan reads it step by step
+        traced = trace_scan(xc, kappa_s, xc.new_zeros(xc.shape[1:]), trace_backend)
         w_s = p.synapse_weight.to(cd)
         pre = torch.nn.functional.linear(traced, w1b * w_s, c1)
         branch, last_b = None, traced[-1] * w_s
