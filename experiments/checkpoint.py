@@ -1,12 +1,21 @@
-"""Checkpoints: atomic, weights-only ``torch.save`` files that survive module moves.
+"""Checkpoints: atomic, checksummed, weights-only ``torch.save`` files that survive module moves.
 
 A checkpoint is a plain nested dict of tensors and Python scalars (loaded with
 ``weights_only=True``: no pickled classes, so moving a module never breaks an old checkpoint).
 It holds the experiment's ``state_dict``, the global RNG states and the runner's counters.
+
+``checkpoints/step_<N>.pt`` is written to a temporary file, synced and renamed into place; beside
+it ``step_<N>.pt.sha256`` holds the SHA-256 of its bytes (``sha256sum -c`` reads it). Loading
+verifies the checksum, so a damaged file (bad disk, a copy cut short, garbled bytes that
+``torch.load`` would happily turn into NaN weights) is refused: :func:`find_checkpoint` then falls
+back to the older of the two checkpoints a run keeps and logs a warning naming the damaged file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import os
 import random
 import re
@@ -16,9 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from experiments.faults import pause_point
 from neurosim.backend import InputError
 
+log = logging.getLogger("neurosim.experiments")
+
 CHECKPOINT_DIR = "checkpoints"
+CHECKSUM_SUFFIX = ".sha256"
+FORMAT = 2
+KEEP = 2
 _PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -64,19 +79,59 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, step: int, payload: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``checkpoints/step_<step>.pt`` atomically and keep the newest ``keep`` files."""
+def checksum_path(path: Path) -> Path:
+    """The checksum file beside a checkpoint (``step_<N>.pt.sha256``)."""
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_checkpoint(run_dir: Path, step: int, payload: dict[str, Any], keep: int = KEEP) -> Path:
+    """Write ``checkpoints/step_<step>.pt`` (and its checksum) atomically; keep the newest ``keep``.
+
+    Two are kept so that a damaged newest checkpoint still leaves one to resume from.
+    """
     folder = run_dir / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.tmp"):  # left by a writer killed mid-write (runs are locked)
+        stale.unlink(missing_ok=True)
     path = folder / f"step_{step:09d}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save({"format": 1, "step": step, **payload}, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "step": step, **payload}, buffer)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    tmp = path.with_name(path.name + ".tmp")
+    sum_tmp = checksum_path(path).with_name(checksum_path(path).name + ".tmp")
+    _write_synced(tmp, data)
+    _write_synced(sum_tmp, f"{digest}  {path.name}\n".encode())
+    pause_point("checkpoint.replace", step)
+    # Checksum first: a crash between the two renames leaves a new checksum beside an old (or
+    # no) checkpoint, which fails verification instead of passing a stale file.
+    os.replace(sum_tmp, checksum_path(path))
     os.replace(tmp, path)
+    _sync_dir(folder)
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
+        checksum_path(old).unlink(missing_ok=True)
     return path
+
+
+def _sync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -89,23 +144,80 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one checkpoint (weights only); a corrupt file is a :class:`CheckpointError`."""
+    """Load one checkpoint (weights only) after verifying its SHA-256.
+
+    A damaged, truncated or unverifiable file is a :class:`CheckpointError`.
+    """
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable: {exc.strerror}") from exc
+    expected = _expected_digest(path)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} fails its SHA-256 check (the file is damaged)"
+        )
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {exc})"
         ) from exc
-    if not isinstance(data, dict) or "step" not in data:
+    if not isinstance(loaded, dict) or "step" not in loaded:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a neurosim checkpoint")
-    return data
+    if expected is None and int(loaded.get("format", 1)) >= 2:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has lost its checksum file "
+            f"{checksum_path(path).name!r}, so it cannot be verified"
+        )
+    return loaded
+
+
+def _expected_digest(path: Path) -> str | None:
+    """The stored SHA-256 of a checkpoint, ``None`` without a checksum file (format 1)."""
+    try:
+        text = checksum_path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CheckpointError(
+            f"checksum file of checkpoint {str(path)!r} is unreadable: {exc.strerror}"
+        ) from exc
+    digest = text.split()[0] if text.split() else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise CheckpointError(f"checksum file of checkpoint {str(path)!r} is damaged")
+    return digest
+
+
+def find_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that verifies and loads, with its path.
+
+    A damaged newest checkpoint is skipped with a warning naming it, and the next older one is
+    used (a run keeps two).
+    """
+    skipped: list[str] = []
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            data = load_checkpoint(path)
+        except CheckpointError as exc:
+            log.warning("%s; falling back to an older checkpoint", exc)
+            skipped.append(path.name)
+            continue
+        if skipped:
+            log.warning(
+                "resuming %s from the older checkpoint %s (step %d) instead of the damaged %s",
+                run_dir,
+                path.name,
+                int(data["step"]),
+                ", ".join(skipped),
+            )
+        return path, data
+    if skipped:
+        log.warning("no usable checkpoint in %s: the run starts again from step 0", run_dir)
+    return None
 
 
 def latest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """The newest readable checkpoint of a run (older ones are tried when the newest is corrupt)."""
-    for path in reversed(list_checkpoints(run_dir)):
-        try:
-            return load_checkpoint(path)
-        except CheckpointError:
-            continue
-    return None
+    """The newest readable checkpoint of a run (older ones are tried when the newest is damaged)."""
+    found = find_checkpoint(run_dir)
+    return found[1] if found is not None else None

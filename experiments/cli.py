@@ -5,7 +5,9 @@ Examples::
     neurosim list
     neurosim run image_fit --preset tiny steps=200 lr=1e-3
     neurosim run --resume runs/image_fit/20261126-120000-abc123
+    neurosim run snn_mnist --preset tiny --nproc 2     # data-parallel, 2 processes
     neurosim sweep image_fit --preset tiny lr=1e-3,3e-3 hidden=32,64 executor=local workers=2
+    neurosim sweep --resume runs/sweeps/image_fit-20261126-120000-ab12 --retries 1
     neurosim show runs/image_fit/20261126-120000-abc123
     neurosim demo            # every experiment's short `demo` preset
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list the registered experiments")
@@ -42,14 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", help="parent folder of run directories (default ./runs)")
     run.add_argument("--run-dir", help="use exactly this new run directory")
     run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training with N processes on this machine (gloo on CPU, one GPU per "
+        "process on CUDA); for several machines use torchrun (docs/distributed.md)",
+    )
 
     sweep = sub.add_parser("sweep", help="run a grid of configs and collect one table")
-    sweep.add_argument("name", help="experiment name")
+    sweep.add_argument("name", nargs="?", help="experiment name")
     sweep.add_argument(
         "specs",
         nargs="*",
         help="key=a,b,c values to sweep, key=value fixed overrides, executor=local|ray|serial, "
-        "workers=N",
+        "workers=N, retries=N",
+    )
+    sweep.add_argument("--resume", metavar="DIR", help="continue the sweep in this directory")
+    sweep.add_argument(
+        "--retries", type=int, help="run a failed trial up to N more times (default 0)"
     )
     sweep.add_argument("--preset", help="a shipped preset name or a YAML file")
     sweep.add_argument("--runs-dir", help="parent folder (default ./runs)")
@@ -85,18 +101,25 @@ def _cmd_list() -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from experiments import distributed
     from experiments.runner import resume_run, run_experiment
 
     if args.resume:
         if args.name or args.overrides or args.preset:
             raise ConfigError("--resume RUN takes no experiment name, preset or overrides")
-        result = resume_run(args.resume)
-    else:
-        if not args.name:
-            raise ConfigError("give an experiment name (see `neurosim list`) or --resume RUN")
-        result = run_experiment(
-            args.name, args.overrides, args.runs_dir, args.preset, run_dir=args.run_dir
-        )
+    elif not args.name:
+        raise ConfigError("give an experiment name (see `neurosim list`) or --resume RUN")
+    if args.nproc != 1:
+        return _launch_ranks(args)
+    with distributed.process_group():
+        if args.resume:
+            result = resume_run(args.resume)
+        else:
+            result = run_experiment(
+                args.name, args.overrides, args.runs_dir, args.preset, run_dir=args.run_dir
+            )
+        if not distributed.is_main():
+            return 0
     for key, value in result.metrics.items():
         print(f"{key}: {value:.6g}")
     print(f"results: {result.results_path}")
@@ -104,36 +127,115 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.sweep import run_sweep, split_values
+def _launch_ranks(args: argparse.Namespace) -> int:
+    """``neurosim run ... --nproc N``: check what can be checked once, then start N ranks."""
+    import torch
 
-    executor, workers = "local", 0
+    from experiments import distributed
+    from experiments.runner import load_run_config, make_config
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if distributed.launched():
+        raise ConfigError(
+            "--nproc starts processes on this machine; under torchrun (RANK and WORLD_SIZE are "
+            "set) torchrun starts them: drop --nproc"
+        )
+    if args.resume:
+        name, config = load_run_config(args.resume)
+    else:  # a bad config fails here, once, before any process starts
+        name, config = args.name, make_config(args.name, args.overrides, args.preset)
+    if not get_experiment(name).supports_ddp:
+        raise ConfigError(
+            f"experiment {name!r} does not support data-parallel training (supports_ddp is "
+            "false); run it without --nproc"
+        )
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if config.device.strip().lower() in ("auto", "cuda") and 0 < gpus < args.nproc:
+        raise ConfigError(
+            f"--nproc {args.nproc} with device={config.device} needs one GPU per process, but "
+            f"{gpus} are visible; use --nproc {gpus} (or device=cpu)"
+        )
+    return distributed.launch(main, _without_nproc(args.argv), args.nproc)
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    words, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            words.append(word)
+    return words
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import resume_sweep, run_sweep, split_values
+
+    executor: str | None = None
+    workers: int | None = None
+    retries: int | None = args.retries
     grid, fixed = [], []
-    for spec in args.specs:
+    specs = list(args.specs)
+    if args.resume and args.name and "=" in args.name:
+        specs.insert(0, args.name)  # `sweep --resume DIR executor=serial`: not a name
+        args.name = None
+    for spec in specs:
         key, raw = parse_override(spec)
         if key == "executor":
             executor = raw
-        elif key == "workers":
+        elif key in ("workers", "retries"):
             try:
-                workers = int(raw)
+                number = int(raw)
             except ValueError:
-                raise ConfigError(f"workers must be an integer, got {raw!r}") from None
+                raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+            if key == "workers":
+                workers = number
+            else:
+                retries = number
         elif len(split_values(raw)) > 1:
             grid.append(spec)
         else:
             fixed.append(spec)
-    result = run_sweep(
-        args.name,
-        grid,
-        fixed,
-        preset=args.preset,
-        runs_dir=args.runs_dir,
-        executor=executor,
-        workers=workers,
-        ray_address=args.ray_address,
-    )
+    if args.resume:
+        if args.name or grid or fixed or args.preset:
+            raise ConfigError(
+                "--resume DIR takes no experiment name, preset or overrides "
+                "(only executor=, workers=, retries=)"
+            )
+        result = resume_sweep(
+            args.resume,
+            executor=executor,
+            workers=workers,
+            retries=retries,
+            ray_address=args.ray_address,
+        )
+    else:
+        if not args.name:
+            raise ConfigError("give an experiment name (see `neurosim list`) or --resume DIR")
+        result = run_sweep(
+            args.name,
+            grid,
+            fixed,
+            preset=args.preset,
+            runs_dir=args.runs_dir,
+            executor=executor or "local",
+            workers=workers or 0,
+            retries=retries or 0,
+            ray_address=args.ray_address,
+        )
     print(result.table())
     print(f"sweep: {result.sweep_dir} (table in sweep.csv)")
+    if not result.ok:
+        print(
+            f"neurosim: {len(result.failed)} of {len(result.trials)} trials did not finish "
+            f"(reasons in sweep.csv); run them again with: neurosim sweep --resume "
+            f"{result.sweep_dir}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -179,7 +281,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neurosim`` console script; returns the exit code."""
     parser = _parser()
-    args, extra = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words  # accepted anywhere on the line, also after the command
+    args, extra = parser.parse_known_args([w for w in words if w != "--debug"])
+    args.debug = debug
+    args.argv = words
     # argparse cannot interleave options with a second list of positionals: collect the
     # key=value words that came after an option here.
     unknown = [word for word in extra if word.startswith("-") or "=" not in word]
@@ -194,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if hasattr(signal, "SIGXFSZ"):
+        # Past a file-size limit (`ulimit -f`) a write fails with EFBIG and the run says so,
+        # instead of the process dying silently.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         if args.command == "list":
             return _cmd_list()
@@ -208,10 +318,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _cmd_demo(args)
     except NeurosimError as exc:
+        if args.debug:
+            raise
         print(f"neurosim: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f": {exc.filename!r}" if exc.filename else ""
+        print(f"neurosim: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        if args.debug:
+            raise
+        print(f"neurosim: error: out of memory ({exc})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("neurosim: interrupted; continue with `neurosim run --resume RUN`", file=sys.stderr)
+        if args.debug:
+            raise
+        print(
+            "neurosim: interrupted; continue with `neurosim run --resume RUN` "
+            "(or `neurosim sweep --resume DIR`), using the directory printed above",
+            file=sys.stderr,
+        )
         return 130
     return 2
 

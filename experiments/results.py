@@ -3,15 +3,20 @@
 Layout of ``results.h5``::
 
     /                       attrs: format="neurosim-results", format_version, neurosim_version,
-                                   experiment, status ("running" | "finished"), environment (JSON)
+                                   experiment, status ("running" | "finished" | "failed" |
+                                   "diverged" | "interrupted"), status_reason, status_step,
+                                   environment (JSON), config (JSON: the config the run uses)
     /metrics/<name>/step    int64 [n]   steps at which the metric was logged
     /metrics/<name>/value   float64 [n]
     /arrays/<name>          any array (spike rasters, rendered images, ...)
     /summary                attrs: final metrics
 
-Every write goes to a temporary copy that replaces the file atomically (``os.replace``), so a run
-killed at any moment leaves the previous complete file, never a half-written one. Metrics are
-buffered and written at most every ``flush_seconds`` and at every checkpoint.
+Every write edits an in-memory copy of the file; its bytes then go to a temporary file that is
+synced and renamed over ``results.h5`` (``os.replace``), so a run killed at any moment leaves the
+previous complete file, never a half-written one. HDF5 itself never writes to the disk, so a
+full disk or a file-size limit is a plain ``OSError`` from that last write (HDF5's own write
+errors leave noise and, at worst, a crash). Metrics are buffered and written at most every
+``flush_seconds`` and at every checkpoint.
 
 >>> # reading a run:
 >>> # r = open_results("runs/image_fit/.../results.h5"); r.metric("loss") -> (steps, values)
@@ -19,10 +24,12 @@ buffered and written at most every ``flush_seconds`` and at every checkpoint.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +37,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from experiments.faults import pause_point
 from neurosim._version import __version__
 from neurosim.backend import InputError
-from neurosim.backend.h5io import atomic_h5_edit
 
 FORMAT = "neurosim-results"
 FORMAT_VERSION = 1
@@ -40,6 +47,29 @@ FORMAT_VERSION = 1
 
 class ResultsError(InputError):
     """A results file is missing, corrupt, or not a neurosim results file."""
+
+
+@contextmanager
+def atomic_h5_edit(path: Path) -> Iterator[h5py.File]:
+    """Edit ``path`` (or a new file) in memory; on success its bytes replace ``path`` atomically.
+
+    A process killed inside the block, or while the bytes are written, leaves the previous
+    complete file (and at most a stale ``<name>.tmp``, overwritten by the next edit).
+    """
+    exists = path.exists()
+    buffer = io.BytesIO(path.read_bytes() if exists else b"")
+    with h5py.File(buffer, "r+" if exists else "w") as handle:
+        yield handle
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:
@@ -111,6 +141,7 @@ class ResultsWriter:
                 sub = group.require_group(name)
                 _append(sub, "step", np.asarray(steps, dtype=np.int64))
                 _append(sub, "value", np.asarray(values, dtype=np.float64))
+            pause_point("results.write", rows[-1][0], prepare=handle.flush)
 
     def truncate(self, before_step: int) -> None:
         """Drop queued and written metric rows with ``step >= before_step`` (used on resume)."""
@@ -123,6 +154,9 @@ class ResultsWriter:
                 for part in ("step", "value"):
                     group[name][part].resize(keep, axis=0)
             handle.attrs["status"] = "running"
+            for key in ("status_reason", "status_step"):
+                if key in handle.attrs:
+                    del handle.attrs[key]
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Store (or replace) ``/arrays/<name>``."""

@@ -65,17 +65,40 @@ def _family_figures(results: Results) -> dict[str, Any]:
     return cls.figures(results)
 
 
+def _status_line(results: Results) -> str:
+    """The status, and for a ``running`` run whether a process is still on it."""
+    status = results.status
+    if status != "running":
+        return status
+    from experiments.lock import lock_holder
+
+    run_dir = results.path.parent
+    pid = lock_holder(run_dir)
+    if pid is not None:
+        return f"running (PID {pid})" if pid > 0 else "running"
+    return f"running, but no process is on it: continue with `neurosim run --resume {run_dir}`"
+
+
 def show_run(run_dir: str | os.PathLike[str], *, plots: bool = True) -> str:
     """Summary text of a run (or a sweep), writing PNG plots to ``<run>/plots/`` when asked."""
     path = Path(run_dir)
     if (path / "sweep.csv").is_file():
-        return f"sweep {path}\n" + format_table(read_sweep(path))
+        rows = read_sweep(path)
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[str(row.get("status", "?"))] = counts.get(str(row.get("status", "?")), 0) + 1
+        tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+        return f"sweep {path} ({tally})\n" + format_table(rows)
     results = open_results(path)
     lines = [
         f"run          {results.path.parent}",
         f"experiment   {results.attrs.get('experiment', '?')}",
-        f"status       {results.status}",
+        f"status       {_status_line(results)}",
     ]
+    if results.attrs.get("status_reason"):
+        step = results.attrs.get("status_step")
+        at = f" (at step {step})" if step is not None else ""
+        lines.append(f"reason       {results.attrs['status_reason']}{at}")
     env = results.attrs.get("environment")
     if isinstance(env, dict):
         lines.append(

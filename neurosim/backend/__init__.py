@@ -4,6 +4,7 @@
 """
 
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
+from neurosim.backend.debug import debug_checks, debug_enabled, set_debug_checks
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
 from neurosim.backend.grad import (
@@ -44,6 +45,8 @@ __all__ = [
     "check_tensor",
     "compile_available",
     "compile_backend",
+    "debug_checks",
+    "debug_enabled",
     "has_grad_transforms",
     "is_finite",
     "kernels",
@@ -53,6 +56,7 @@ __all__ = [
     "resolve_dtype",
     "seed_everything",
     "seeded",
+    "set_debug_checks",
     "set_deterministic",
     "triton_available",
     "triton_backend",

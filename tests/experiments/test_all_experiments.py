@@ -44,6 +44,7 @@ def test_tiny_run_then_interrupted_run_resumes_identically(
         run_experiment(name, overrides, tmp_path / "crash", "tiny")
     monkeypatch.setattr(cls, "step", original)
     (run_dir,) = (tmp_path / "crash" / name).iterdir()
-    assert open_results(run_dir).status == "running"
+    crashed = open_results(run_dir)  # an exception marks the run failed, with the reason
+    assert crashed.status == "failed" and "Interrupted" in crashed.attrs["status_reason"]
     resumed = resume_run(run_dir)
     assert resumed.metrics == pytest.approx(reference.metrics, rel=1e-5, abs=1e-7)

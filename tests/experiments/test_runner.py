@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from experiments.checkpoint import list_checkpoints
@@ -93,22 +96,63 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path: Path) -> No
     np.testing.assert_allclose(a.metric("loss")[1], b.metric("loss")[1], rtol=1e-6)
 
 
-def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path: Path) -> None:
-    result = run_experiment(
-        "image_fit", ["steps=30", "checkpoint_every=10"], runs_dir=tmp_path, preset="tiny"
-    )
-    run_dir = result.run_dir
-    # Pretend the run died right after writing a damaged checkpoint at step 20.
-    ckpts = list_checkpoints(run_dir)
-    ckpts[-1].write_bytes(b"garbage")
-    with open(run_dir / "results.h5", "rb"):
-        pass
-    import h5py
+class Crash(Exception):
+    """Stands in for a run dying mid-way."""
 
-    with h5py.File(run_dir / "results.h5", "r+") as handle:
-        handle.attrs["status"] = "running"
-    again = resume_run(run_dir)
-    assert again.metrics == pytest.approx(result.metrics, rel=1e-6)
+
+def _crash_at(monkeypatch: pytest.MonkeyPatch, step_at: int) -> Any:
+    """Make image_fit raise at ``step_at``; returns a function that undoes it."""
+    from experiments.families.image_fit import ImageFit
+
+    original = ImageFit.step
+
+    def crashing(self: Any, step: int) -> dict[str, float]:
+        if step == step_at:
+            raise Crash(f"crash at step {step}")
+        return original(self, step)
+
+    monkeypatch.setattr(ImageFit, "step", crashing)
+    return lambda: monkeypatch.setattr(ImageFit, "step", original)
+
+
+def test_garbled_step20_checkpoint_falls_back_to_step10_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    overrides = ["steps=30", "checkpoint_every=10", "log_every=5"]
+    reference = run_experiment("image_fit", overrides, runs_dir=tmp_path / "ref", preset="tiny")
+    # A run keeps its two newest checkpoints (the final one and the one before).
+    assert [p.name for p in list_checkpoints(reference.run_dir)] == [
+        "step_000000020.pt",
+        "step_000000030.pt",
+    ]
+
+    undo = _crash_at(monkeypatch, 25)  # the run dies after writing its step-20 checkpoint
+    with pytest.raises(Crash):
+        run_experiment("image_fit", overrides, runs_dir=tmp_path / "crash", preset="tiny")
+    undo()
+    (run_dir,) = (tmp_path / "crash" / "image_fit").iterdir()
+    older, newest = list_checkpoints(run_dir)
+    assert (older.name, newest.name) == ("step_000000010.pt", "step_000000020.pt")
+    # Garble 64 bytes of the step-20 checkpoint where the first layer's weights are stored:
+    # torch.load still reads the file, and without a checksum the run would resume from them.
+    weights = torch.load(newest, weights_only=True)["experiment"]["model"]["1.0.weight"]
+    data = bytearray(newest.read_bytes())
+    at = bytes(data).find(weights.numpy().tobytes())
+    assert at > 0
+    data[at : at + 64] = bytes((b + 0x5A) % 256 for b in data[at : at + 64])
+    newest.write_bytes(bytes(data))
+
+    with caplog.at_level(logging.WARNING, logger="neurosim.experiments"):
+        resumed = resume_run(run_dir)
+    assert "step_000000020.pt" in caplog.text and "SHA-256" in caplog.text
+    assert "older checkpoint step_000000010.pt (step 10)" in caplog.text
+    assert resumed.resumed_from == 10
+    assert all(np.isfinite(v) for v in resumed.metrics.values())
+    assert resumed.metrics == reference.metrics  # same process, same threads: bit for bit
+    a, b = open_results(run_dir), open_results(reference.run_dir)
+    assert a.status == "finished"
+    assert a.metric("loss")[0].tolist() == b.metric("loss")[0].tolist()
+    assert np.array_equal(a.metric("loss")[1], b.metric("loss")[1])
 
 
 def test_show_writes_plots(tmp_path: Path) -> None:
