@@ -209,7 +209,7 @@ class ElmAdding(Experiment[ElmAddingConfig]):
         accuracy = (logits.detach().argmax(1) == target).float().mean()
         return loss, {"batch_accuracy": accuracy}
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         assert self.trainer is not None
         return self.trainer.train_step(step, self.loss)
 

@@ -192,7 +192,7 @@ class ElmNeuronFit(Experiment[ElmNeuronFitConfig]):
             "voltage_mse": mse.detach(),
         }
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         assert self.trainer is not None
         return self.trainer.train_step(step, self.loss)
 
