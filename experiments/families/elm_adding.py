@@ -60,7 +60,7 @@ class ElmAddingConfig(RunConfig):
         num_memory, memory_tau_max, lambda_value, mlp_hidden: ELM size and memory.
         lstm_hidden: LSTM units.
         lstm_forget_bias: initial forget-gate bias (1: the usual remedy for long memories,
-            Jozefowicz et al. 2015; PyTorch's default init gives ~0).
+            Jozefowicz et al. 2015); ``null`` keeps PyTorch's initialisation (bias ~0).
         lif_hidden, lif_beta: LIF neurons per layer and their initial decay.
         record_samples: held-out sequences whose ELM memory is recorded (0 = none).
     """
@@ -84,7 +84,7 @@ class ElmAddingConfig(RunConfig):
     lambda_value: float = 5.0
     mlp_hidden: int = 0
     lstm_hidden: int = 38
-    lstm_forget_bias: float = 1.0
+    lstm_forget_bias: float | None = 1.0
     lif_hidden: int = 80
     lif_beta: float = 0.95
     record_samples: int = 4
@@ -125,9 +125,10 @@ class LstmClassifier(nn.Module):
         h = cfg.lstm_hidden
         bias_ih, bias_hh = self.lstm.bias_ih_l0, self.lstm.bias_hh_l0
         assert isinstance(bias_ih, torch.Tensor) and isinstance(bias_hh, torch.Tensor)
-        with torch.no_grad():  # gate order: input, forget, cell, output
-            bias_ih[h : 2 * h].fill_(cfg.lstm_forget_bias)
-            bias_hh[h : 2 * h].zero_()
+        if cfg.lstm_forget_bias is not None:
+            with torch.no_grad():  # gate order: input, forget, cell, output
+                bias_ih[h : 2 * h].fill_(cfg.lstm_forget_bias)
+                bias_hh[h : 2 * h].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.lstm(x)[0][-1])
