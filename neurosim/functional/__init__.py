@@ -7,6 +7,13 @@ from neurosim.functional.conductance import (
     conductance_lif_multi_step,
     conductance_lif_step,
 )
+from neurosim.functional.elm import (
+    ELMParameters,
+    ELMSequence,
+    ELMState,
+    elm_multi_step,
+    elm_step,
+)
 from neurosim.functional.leaky import LIParameters, LIState, li_multi_step, li_step
 from neurosim.functional.lif import (
     LIFParameters,
@@ -32,6 +39,9 @@ __all__ = [
     "ALIFState",
     "ConductanceLIFParameters",
     "ConductanceLIFState",
+    "ELMParameters",
+    "ELMSequence",
+    "ELMState",
     "LIFParameters",
     "LIFState",
     "LIParameters",
@@ -46,6 +56,8 @@ __all__ = [
     "alif_step",
     "conductance_lif_multi_step",
     "conductance_lif_step",
+    "elm_multi_step",
+    "elm_step",
     "leaky_scan",
     "leaky_scan_doubling",
     "leaky_scan_reference",

@@ -9,6 +9,8 @@ Neurons: :class:`LIF` (reset by subtraction / to zero / none, immediate or snnTo
 reset, learnable decay and threshold), :class:`SynapticLIF` (current-based, NIR ``CubaLIF``),
 :class:`ALIF` (adaptive threshold, Bellec et al. 2018), :class:`LI` (leaky-integrator readout)
 and :class:`ConductanceLIF` (conductance-based with homeostatic threshold, Diehl & Cook 2015).
+:class:`ELM` is the Expressive Leaky Memory neuron (Spieler et al. 2024) and Branch-ELM: a
+phenomenological neuron with synaptic traces, an integration MLP and leaky memory units.
 Multi-step LIF, synaptic LIF, LI and ALIF run as fused kernel-registry scans (``lif_scan``,
 ``leaky_scan``, ``alif_scan``) with torch / loop / torch.compile / numba / Triton backends.
 Every neuron type is registered (:func:`register_neuron`, :func:`neuron_specs`), and the generic
@@ -69,6 +71,7 @@ from neurosim.functional.synaptic import SynapticParameters, SynapticState
 from neurosim.neurons.alif import ALIF
 from neurosim.neurons.base import STEP_MODES, SpikingNeuron
 from neurosim.neurons.conductance import ConductanceLIF
+from neurosim.neurons.elm import ELM
 from neurosim.neurons.li import LI
 from neurosim.neurons.lif import LIF
 from neurosim.neurons.registry import NeuronSpec, neuron_spec, neuron_specs, register_neuron
@@ -77,6 +80,7 @@ from neurosim.neurons.synaptic import SynapticLIF
 
 __all__ = [
     "ALIF",
+    "ELM",
     "LI",
     "LIF",
     "STEP_MODES",
