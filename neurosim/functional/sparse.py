@@ -30,7 +30,8 @@ the same values and gradients.
 
 **Random SDRs** (:func:`sample_sdrs`, :func:`sample_sdr_indices`): ``B`` binary vectors of ``n``
 cells with exactly ``a`` active, each a uniformly random ``a``-subset, drawn on the generator's
-device from an explicit ``torch.Generator`` (the ``a`` smallest of ``n`` uniform keys).
+device from an explicit ``torch.Generator`` (Floyd's algorithm when ``a^2 < n``, else the ``a``
+smallest of ``n`` uniform keys).
 """
 
 from __future__ import annotations
@@ -335,13 +336,31 @@ def sample_sdr_indices(
     """``[batch, a]`` int64 active-cell indices (sorted) of ``batch`` random SDRs of ``n`` cells.
 
     Each row is a uniformly random ``a``-subset of ``0..n-1``, drawn on ``generator``'s device
-    (``device`` when no generator is given).
+    (``device`` when no generator is given). Two exact samplers, chosen by cost: for
+    ``a * a < n``, Floyd's algorithm (``a`` draws per row, ``O(a^2)`` work, independent of
+    ``n``); otherwise the ``a`` smallest of ``n`` uniform keys (``O(n)``).
     """
     _check_sdr_args(batch, n, a)
     dev = generator.device if generator is not None else device
+    if a * a < n:
+        return _floyd_subsets(batch, n, a, generator, dev).sort(dim=1).values
     keys = torch.rand(batch, n, generator=generator, device=dev)
     idx = keys.topk(a, dim=1, largest=False, sorted=False).indices
     return idx.sort(dim=1).values
+
+
+def _floyd_subsets(
+    batch: int, n: int, a: int, generator: torch.Generator | None,
+    device: torch.device | str | None,
+) -> torch.Tensor:  # fmt: skip
+    """Floyd's sampling of ``a`` distinct values of ``0..n-1`` per row (uniform over subsets):
+    for ``j = n - a .. n - 1`` draw ``t`` in ``0..j`` and keep ``t``, or ``j`` if ``t`` is taken."""
+    chosen = torch.empty(batch, a, dtype=torch.int64, device=device)
+    for i, j in enumerate(range(n - a, n)):
+        t = torch.randint(0, j + 1, (batch,), generator=generator, device=device)
+        taken = (chosen[:, :i] == t[:, None]).any(dim=1)
+        chosen[:, i] = torch.where(taken, torch.full_like(t, j), t)
+    return chosen
 
 
 def sample_sdrs(

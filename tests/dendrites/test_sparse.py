@@ -175,12 +175,27 @@ def test_sdrs_have_a_active_cells_and_uniform_marginals() -> None:
     assert (per_cell - 400).abs().max() < 5 * 19
     idx = sample_sdr_indices(3, 50, 5, generator=torch.Generator().manual_seed(4))
     assert idx.shape == (3, 5) and (idx.diff(dim=1) > 0).all()
-    assert torch.equal(sample_sdrs(3, 50, 5, generator=torch.Generator().manual_seed(4)),
-                       sdrs[:3])  # fmt: skip
+    assert torch.equal(sample_sdrs(4000, 50, 5, generator=torch.Generator().manual_seed(4)),
+                       sdrs)  # fmt: skip
     x = torch.tensor([[1, 1, 0, 0, 1]], dtype=torch.bool)
     assert sdr_overlap(x, torch.tensor([[1, 0, 0, 1, 1]], dtype=torch.bool)).tolist() == [2]
     with pytest.raises(InputError, match="0 <= a <= n"):
         sample_sdrs(2, 10, 11)
+
+
+@pytest.mark.parametrize(("n", "a"), [(5, 2), (6, 3)])  # Floyd (a^2 < n) and top-k paths
+def test_sdr_subsets_are_uniform(n: int, a: int) -> None:
+    draws = 12_000
+    idx = sample_sdr_indices(draws, n, a, generator=torch.Generator().manual_seed(6))
+    assert (idx.diff(dim=1) > 0).all()
+    codes = (idx * torch.tensor([n**k for k in range(a)])).sum(1)
+    counts = torch.bincount(codes).float()
+    counts = counts[counts > 0]
+    subsets = math.comb(n, a)
+    assert len(counts) == subsets
+    # chi-square with subsets - 1 dof: 10 or 20 subsets -> 99.99% quantile below 40
+    chi2 = float(((counts - draws / subsets) ** 2 / (draws / subsets)).sum())
+    assert chi2 < 40, chi2
 
 
 def test_sdr_sampler_module_resumes_its_sequence() -> None:
