@@ -128,10 +128,15 @@ class KWinners(nn.Module):
         k = self.k if self.training else self.k_inference
         mask = kwta_mask(x, k, self.boost() if self.training else None)
         if self.training:
-            with torch.no_grad():
-                self.pending_wins += mask.reshape(-1, self.n).sum(0).to(self.pending_wins.dtype)
-                self.pending_samples += mask.numel() // self.n
+            self.record_wins(mask.reshape(-1, self.n).sum(0), mask.numel() // self.n)
         return x * mask.to(x.dtype) if k < self.n else x
+
+    @torch.no_grad()
+    def record_wins(self, wins: torch.Tensor, samples: int) -> None:
+        """Add ``wins [n]`` over ``samples`` inputs to the pending counts (what ``forward`` does
+        in training; layers that choose their own winners, e.g. spiking ones, call it)."""
+        self.pending_wins += wins.to(self.pending_wins.dtype)
+        self.pending_samples += samples
 
     @torch.no_grad()
     def update_duty_cycle(self) -> None:
