@@ -235,6 +235,7 @@ class SparseLinear(nn.Module):
         linear = nn.Linear(in_features, out_features, bias=bias)
         self.weight = linear.weight
         self.bias = linear.bias
+        self.dense = bool(mask.all())
         self.register_buffer("mask", mask.cpu())
         self.register_buffer("indices", mask_indices(mask.cpu()))
         with torch.no_grad():
@@ -252,7 +253,9 @@ class SparseLinear(nn.Module):
         self.weight.mul_(self.mask.to(self.weight.dtype))
 
     def masked_weight(self) -> torch.Tensor:
-        """``W * M`` (the effective weight)."""
+        """``W * M`` (the effective weight; ``W`` itself when every weight is connected)."""
+        if self.dense:
+            return self.weight
         return self.weight * self.mask.to(self.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,9 @@ class _DendriticWeights(nn.Module):
         w_mask = sparse_mask(out_features, in_features, weight_density, generator=generator)
         s_mask = sparse_mask(out_features * num_segments, context_features, segment_density,
                              generator=generator)  # fmt: skip
+        # fully connected parts skip the mask product (a no-op that costs a pass over the weights)
+        self.dense_weight = bool(w_mask.all())
+        self.dense_segments = bool(s_mask.all())
         self.register_buffer("weight_mask", w_mask.cpu())
         self.register_buffer("segment_mask", s_mask.cpu().reshape(self.segments.shape))
         # sparse-aware Kaiming-uniform: fan-in counts the connected, non-zero inputs only
@@ -106,7 +109,12 @@ class _DendriticWeights(nn.Module):
     def parameters_now(self) -> DendriticParameters:
         """The functional :class:`DendriticParameters` of this layer."""
         return DendriticParameters(
-            self.weight, self.segments, self.bias, self.weight_mask, self.segment_mask, self.gating
+            self.weight,
+            self.segments,
+            self.bias,
+            None if self.dense_weight else self.weight_mask,
+            None if self.dense_segments else self.segment_mask,
+            self.gating,
         )
 
     def _feedforward(self, x: torch.Tensor) -> torch.Tensor:
