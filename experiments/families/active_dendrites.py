@@ -313,8 +313,15 @@ class ActiveDendrites(Experiment[ActiveDendritesConfig]):
             total_steps=c.steps_per_task, config=c.trainer,
         )  # fmt: skip
         model = self.model
-        self.trainer.add_callback(CallbackLocation.AFTER_STEP, lambda s: update_duty_cycles(model))
-        self.trainer.add_callback(CallbackLocation.END_OF_EPOCH, lambda s: decay_boosts(model))
+
+        def fold_duty_cycles(step: int) -> None:
+            update_duty_cycles(model)
+
+        def decay(step: int) -> None:
+            decay_boosts(model)
+
+        self.trainer.add_callback(CallbackLocation.AFTER_STEP, fold_duty_cycles)
+        self.trainer.add_callback(CallbackLocation.END_OF_EPOCH, decay)
         self.task = task
 
     # ------------------------------------------------------------------ training
