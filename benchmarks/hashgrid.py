@@ -12,17 +12,19 @@ cube. Both run in the same process on the same points:
   named by ``--backends`` (default: ``torch`` on the CPU; ``torch``, ``compile``, ``triton``
   and, where tinycudann imports, ``tcnn`` on CUDA).
 
-CPU threads: 1 by default (``--threads``). On the shared 2-core machine this was written on,
-the second core is mostly busy with other work, and then *every* multi-threaded ATen op waits
-for it (about 8 ms per op, whatever its size; the header prints this "op latency"): that measures
-the scheduler, and penalises code with many small ops (ours) far more than code with few large
-ones. Pass ``--threads 2`` (or 0 for torch's default) on a quiet machine.
+CPU threads: every case runs with 1 and with 2 torch threads (``--threads``), so the table
+shows each library's scaling beside the other's. The machine these figures come from has 2
+cores shared with other work: while another process holds a core, every multi-threaded ATen op
+waits for it (the header prints a small-op "op latency" probe), which penalises code with many
+small ops and any 2-thread figure. Each round prints the load average; a round started above
+2.5 is marked LOADED, and a table with such rounds says its ratios are not results.
 
 Timed: the forward with the table requiring a gradient (training mode, graph built) and forward +
-backward of ``y.sum()`` (table gradient only, as in NeRF training), the median of up to
-``--repeats`` runs after ``--warmup`` runs, stopping early once a case has used ``--budget``
-seconds (CUDA: synchronised). Throughput is points per second; the ratio column divides by
-nerfstudio's throughput in the same run.
+backward of ``y.sum()`` (table gradient only, as in NeRF training), after ``--warmup`` runs per
+case and thread count; then ``--repeats`` rounds, each timing every library at every thread
+count once, in turn (CUDA: synchronised); the median per case. Throughput is points per second;
+the ratio columns divide by nerfstudio's time at the same thread count, the last column by the
+same implementation's time with one thread.
 
     .venv-bench/bin/python benchmarks/hashgrid.py                 # CPU, 2^18 points, 2-D and 3-D
     .venv-bench/bin/python benchmarks/hashgrid.py --quick         # CPU, 2^16 points
@@ -61,25 +63,6 @@ LEVELS, FEATURES, LOG2_T, BASE, MAX_RES = 16, 2, 19, 16, 2048
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def time_case(
-    fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int, budget: float
-) -> float:
-    """Median seconds of ``fn()`` over up to ``repeats`` runs (at least one) after ``warmup``."""
-    for _ in range(warmup):
-        fn()
-        _sync(device)
-    times: list[float] = []
-    spent = 0.0
-    while len(times) < repeats and (not times or spent < budget):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-        spent += times[-1]
-    return statistics.median(times)
 
 
 def build_peer(device: torch.device) -> tuple[Any, str]:
@@ -138,14 +121,26 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{model}, {torch.get_num_threads()} torch threads"
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+LOADED = 2.5
+"""A load average above this (on the 2-core machine these figures come from) marks a round."""
+
+
+def load_value() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def run(args: argparse.Namespace) -> str:
     device = resolve_device(args.device)
-    threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else 0)
-    if threads:
-        torch.set_num_threads(threads)
+    if args.threads is not None:
+        thread_counts = [t if t > 0 else torch.get_num_threads() for t in args.threads]
+    else:
+        thread_counts = [1, 2] if device.type == "cpu" else [torch.get_num_threads()]
     latency = op_latency_ms()
     if args.backends:
         backends = args.backends
@@ -168,16 +163,20 @@ def run(args: argparse.Namespace) -> str:
         peer_label = f"nerfstudio {peer_version()} HashEncoding(implementation='torch')"
     print(
         f"# device: {device_name(device)}; torch {torch.__version__}; peer: {peer_label}; "
-        f"CPU op latency {latency:.2f} ms; load average {load_average()}",
+        f"threads {thread_counts}; CPU op latency {latency:.2f} ms; load average "
+        f"{load_average()}",
         flush=True,
     )
 
-    rows: list[tuple[Any, ...]] = []
+    # every (dim, size, implementation) case, timed once per round and thread count; the
+    # rounds interleave the libraries so that a burst of load hits them alike
+    Case = tuple[int, int, str, Callable[[], torch.Tensor]]
+    cases: list[Case] = []
+    grids: list[HashGrid] = []
     gen = torch.Generator().manual_seed(0)
     for dim in args.dims:
-        grids = {}
-        for backend in backends:
-            grid = HashGrid(
+        dim_grids = {
+            backend: HashGrid(
                 dim,
                 n_levels=LEVELS,
                 n_features_per_level=FEATURES,
@@ -188,73 +187,111 @@ def run(args: argparse.Namespace) -> str:
                 backend=backend,
                 generator=torch.Generator().manual_seed(1),
             ).to(device)
-            grids[backend] = grid
+            for backend in backends
+        }
+        grids.extend(dim_grids.values())
         for log2_n in sizes:
             n = 2**log2_n
             x = torch.rand(n, dim, generator=gen).to(device)
-            results: dict[str, tuple[float, float]] = {}
-            reference = None
-            cases: list[tuple[str, Callable[[], torch.Tensor]]] = []
             if peer is not None:
                 x_peer = x if dim == 3 else torch.cat([x, x.new_zeros(n, 3 - dim)], dim=1)
-                cases.append(("nerfstudio torch" + ("" if dim == 3 else " (x, y, 0)"),
-                              lambda p=peer, xp=x_peer: p(xp)))  # fmt: skip
-            for backend, grid in grids.items():
-                cases.append((f"neurosim {backend}", lambda g=grid, xx=x: g(xx)))
-            for label, fwd in cases:
+                label = "nerfstudio torch" + ("" if dim == 3 else " (x, y, 0)")
+                cases.append((dim, log2_n, label, lambda p=peer, xp=x_peer: p(xp)))
+            for backend, grid in dim_grids.items():
+                cases.append((dim, log2_n, f"neurosim {backend}", lambda g=grid, xx=x: g(xx)))
 
-                def forward(f: Callable[[], torch.Tensor] = fwd) -> None:
-                    f()
+    def clear() -> None:
+        for grid in grids:
+            grid.params.grad = None
+        if peer is not None:
+            peer.zero_grad(set_to_none=True)
 
-                def forward_backward(f: Callable[[], torch.Tensor] = fwd) -> None:
-                    f().sum().backward()
+    def once(fn: Callable[[], torch.Tensor], backward: bool) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        out = fn()
+        if backward:
+            out.sum().backward()
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        clear()
+        return elapsed
 
-                try:
-                    t_fwd = time_case(forward, device, args.repeats, args.warmup, args.budget)
-                    t_fb = time_case(
-                        forward_backward, device, args.repeats, args.warmup, args.budget
-                    )
-                except Exception as exc:
-                    print(f"  {label}: failed ({type(exc).__name__}: {exc})", flush=True)
+    failed: set[int] = set()
+    for threads in thread_counts:  # warm-up (and the neurosim backends agree)
+        torch.set_num_threads(threads)
+        for i, (_, _, label, fn) in enumerate(cases):
+            try:
+                for _ in range(args.warmup):
+                    once(fn, True)
+            except Exception as exc:
+                print(f"  {label}: failed ({type(exc).__name__}: {exc})", flush=True)
+                failed.add(i)
+    times: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    loaded = 0
+    for r in range(args.repeats):
+        load = load_value()
+        loaded += load > LOADED
+        mark = " (LOADED: not a result)" if load > LOADED else ""
+        print(f"round {r + 1}/{args.repeats}: load average {load:.2f}{mark}", flush=True)
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            for i, (dim, log2_n, label, fn) in enumerate(cases):
+                if i in failed:
                     continue
-                if label.startswith("neurosim"):
-                    with torch.no_grad():
-                        out = fwd().float()
-                    if reference is None:
-                        reference = out
-                    elif not torch.allclose(out, reference, rtol=1e-3, atol=1e-6):
-                        diff = float((out - reference).abs().max())
-                        print(f"  WARNING {label} differs from the first backend by {diff:.3g}")
-                results[label] = (n / t_fwd, n / t_fb)
-                print(f"  {dim}-D 2^{log2_n} {label}: fwd {n / t_fwd / 1e6:.3f} M/s, "
-                      f"fwd+bwd {n / t_fb / 1e6:.3f} M/s", flush=True)  # fmt: skip
-                for grid in grids.values():
-                    grid.params.grad = None
-                if peer is not None:
-                    peer.zero_grad(set_to_none=True)
-            peer_rate = next((v for k, v in results.items() if k.startswith("nerfstudio")), None)
-            for label, (fwd_rate, fb_rate) in results.items():
-                ratio_f = f"{fwd_rate / peer_rate[0]:.1f}x" if peer_rate else "n/a"
-                ratio_fb = f"{fb_rate / peer_rate[1]:.1f}x" if peer_rate else "n/a"
-                rows.append((f"{dim}-D", f"2^{log2_n}", label, fwd_rate / 1e6, fb_rate / 1e6,
-                             ratio_f, ratio_fb))  # fmt: skip
+                t_f, t_fb = once(fn, False), once(fn, True)
+                times.setdefault((i, threads), []).append((t_f, t_fb))
+                print(f"  {threads} thr {dim}-D 2^{log2_n} {label}: fwd {t_f * 1e3:.0f} ms, "
+                      f"fwd+bwd {t_fb * 1e3:.0f} ms", flush=True)  # fmt: skip
 
+    def median(i: int, threads: int, which: int) -> float:
+        return statistics.median(t[which] for t in times[(i, threads)])
+
+    end_load = load_average()
+    flag = (
+        f" **{loaded} of {args.repeats} rounds started at a load average above {LOADED}: these "
+        "ratios are not results; rerun at a quiet moment.**"
+        if loaded
+        else ""
+    )
     lines = [
         f"Hash-grid encode throughput on **{device_name(device)}** (torch {torch.__version__}); "
         f"{LEVELS} levels x {FEATURES} features, 2^{LOG2_T} table, base {BASE}, max resolution "
-        f"{MAX_RES}; peer: {peer_label}. Median of up to {args.repeats} runs. CPU op latency "
-        f"(one multiply of 2^20 floats) {latency:.2f} ms, load average {load_average()}.",
+        f"{MAX_RES}; peer: {peer_label}. Median of {args.repeats} rounds, libraries and thread "
+        f"counts interleaved in each. CPU op latency (one multiply of 2^20 floats) "
+        f"{latency:.2f} ms; load average at the end {end_load}.{flag}",
         "",
-        "| dim | points | implementation | fwd (M points/s) | fwd+bwd (M points/s) "
-        "| fwd vs nerfstudio | fwd+bwd vs nerfstudio |",
-        "|---|---|---|---|---|---|---|",
+        "| dim | points | implementation | threads | fwd (M points/s) | fwd+bwd (M points/s) "
+        "| fwd vs nerfstudio | fwd+bwd vs nerfstudio | fwd+bwd speed-up over 1 thread |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for dim_s, n_s, label, f_rate, fb_rate, r_f, r_fb in rows:
-        lines.append(
-            f"| {dim_s} | {n_s} | {label} | {f_rate:.3f} | {fb_rate:.3f} | {r_f} | {r_fb} |"
-        )
-    table = "\n".join(lines)
-    return table
+    for threads in thread_counts:
+        for i, (dim, log2_n, label, _) in enumerate(cases):
+            if i in failed:
+                continue
+            n = 2**log2_n
+            t_f, t_fb = median(i, threads, 0), median(i, threads, 1)
+            peer_i = next(
+                (
+                    j
+                    for j, c in enumerate(cases)
+                    if c[0] == dim and c[1] == log2_n and c[2].startswith("nerfstudio")
+                    and j not in failed
+                ),
+                None,
+            )  # fmt: skip
+            if peer_i is not None:
+                r_f = f"{median(peer_i, threads, 0) / t_f:.1f}x"
+                r_fb = f"{median(peer_i, threads, 1) / t_fb:.1f}x"
+            else:
+                r_f = r_fb = "n/a"
+            base = thread_counts[0]
+            scaling = f"{median(i, base, 1) / t_fb:.2f}x" if threads != base else "1.00x (base)"
+            lines.append(
+                f"| {dim}-D | 2^{log2_n} | {label} | {threads} | {n / t_f / 1e6:.3f} | "
+                f"{n / t_fb / 1e6:.3f} | {r_f} | {r_fb} | {scaling} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -264,14 +301,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, nargs="+", help="log2 of the point counts")
     parser.add_argument("--quick", action="store_true", help="2^16 points (CPU smoke run)")
     parser.add_argument("--backends", nargs="+", help="neurosim backends to time")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds per case")
     parser.add_argument(
         "--threads",
         type=int,
+        nargs="+",
         default=None,
-        help="torch CPU threads (default: 1 on the CPU, see the module docstring; 0: torch's)",
+        help="torch CPU thread counts, interleaved (default on the CPU: 1 2; 0: torch's default)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip nerfstudio")
     parser.add_argument("--out", type=Path, help="where to write the table")

@@ -24,8 +24,15 @@ to ``self.trainer``; ``step`` then calls ``self.trainer.train_step(step, loss_fn
 runner checkpoints the trainer's optimizer/schedule state (``state_dict`` holds only the
 model and the family's own counters and generators).
 
-``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns are appended to the
-run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)`` stores arrays
+``step`` is called for ``step = 0 .. config.steps - 1``; metrics it returns (floats, or 0-dim
+tensors that stay on the device: the runner reads them, in one host sync, only on the steps it
+logs) are averaged over data-parallel ranks and appended to the run's ``results.h5`` every
+``log_every`` steps.
+
+A family that sets ``supports_ddp = True`` runs on several data-parallel ranks
+(:mod:`experiments.distributed`): it draws each *global* batch from its generator and keeps
+``shard(batch)``, calls the model through ``self.trainer.model`` (DDP-wrapped), and evaluates on
+every rank alike. Other families are refused with ``--nproc`` > 1. ``self.save_array(name, array)`` stores arrays
 (spike rasters, rendered images) in the results file. Use ``self.runtime.device`` and
 ``self.runtime.generator``: never a hard-coded device, never the global RNG.
 """
@@ -33,12 +40,15 @@ run's ``results.h5`` every ``log_every`` steps. ``self.save_array(name, array)``
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+import torch
 
-from neurosim.backend import Runtime
+from experiments.config import MAX_SEED, Checked, bounded, one_of
+from neurosim.backend import PRECISIONS, Runtime
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,11 +58,16 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
     """Fields every experiment config has (subclass it and add your own, all typed).
 
+    Declare each field's range with :func:`experiments.config.bounded` or
+    :func:`~experiments.config.one_of` (and cross-field checks in ``validate()``): they are
+    checked when the config is built, before anything runs, and a bad value is an error naming
+    the key and the range. A subclass that changes a default keeps the range declared here.
+
     Attributes:
-        seed: seeds every RNG; same seed, same results (on the same device).
+        seed: seeds every RNG; same seed, same results (on the same device); in [0, 2**63 - 1].
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
         deterministic: torch deterministic algorithms.
@@ -62,13 +77,13 @@ class RunConfig:
         data_root: folder with external datasets (default: ``$NEUROSIM_DATA`` or ``../shared/data``).
     """
 
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = one_of("fp32", PRECISIONS)
     deterministic: bool = False
-    steps: int = 100
-    log_every: int = 10
-    checkpoint_every: int = 50
+    steps: int = bounded(100, ge=1)
+    log_every: int = bounded(10, ge=1)
+    checkpoint_every: int = bounded(50, ge=0)
     data_root: str = ""
 
 
@@ -81,6 +96,8 @@ class Experiment(abc.ABC, Generic[C]):
     name: ClassVar[str]
     config_class: ClassVar[type[RunConfig]]
     description: ClassVar[str] = ""
+    supports_ddp: ClassVar[bool] = False
+    """Whether the family shards its batches for data-parallel ranks (see the module docstring)."""
 
     trainer: Trainer | None = None
     """Set in ``setup`` by gradient-trained families; the runner checkpoints and restores it."""
@@ -95,8 +112,9 @@ class Experiment(abc.ABC, Generic[C]):
         """Build data, model and optimiser (called once, before ``step`` or ``load_state_dict``)."""
 
     @abc.abstractmethod
-    def step(self, step: int) -> dict[str, float]:
-        """Do one unit of work; return scalar metrics to log (may be empty)."""
+    def step(self, step: int) -> Mapping[str, float | torch.Tensor]:
+        """Do one unit of work; return scalar metrics to log (may be empty): floats or 0-dim
+        tensors (read only on logged steps, so a step need not wait for the device)."""
 
     @abc.abstractmethod
     def evaluate(self) -> dict[str, float]:

@@ -5,6 +5,7 @@ Examples::
     neurosim list
     neurosim run image_fit --preset tiny steps=200 lr=1e-3
     neurosim run --resume runs/image_fit/20261126-120000-abc123
+    neurosim run snn_mnist --preset tiny --nproc 2     # data-parallel, 2 processes
     neurosim sweep image_fit --preset tiny lr=1e-3,3e-3 hidden=32,64 executor=local workers=2
     neurosim sweep --resume runs/sweeps/image_fit-20261126-120000-ab12 --retries 1
     neurosim show runs/image_fit/20261126-120000-abc123
@@ -45,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", help="parent folder of run directories (default ./runs)")
     run.add_argument("--run-dir", help="use exactly this new run directory")
     run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training with N processes on this machine (gloo on CPU, one GPU per "
+        "process on CUDA); for several machines use torchrun (docs/distributed.md)",
+    )
 
     sweep = sub.add_parser("sweep", help="run a grid of configs and collect one table")
     sweep.add_argument("name", nargs="?", help="experiment name")
@@ -92,23 +101,74 @@ def _cmd_list() -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from experiments import distributed
     from experiments.runner import resume_run, run_experiment
 
     if args.resume:
         if args.name or args.overrides or args.preset:
             raise ConfigError("--resume RUN takes no experiment name, preset or overrides")
-        result = resume_run(args.resume)
-    else:
-        if not args.name:
-            raise ConfigError("give an experiment name (see `neurosim list`) or --resume RUN")
-        result = run_experiment(
-            args.name, args.overrides, args.runs_dir, args.preset, run_dir=args.run_dir
-        )
+    elif not args.name:
+        raise ConfigError("give an experiment name (see `neurosim list`) or --resume RUN")
+    if args.nproc != 1:
+        return _launch_ranks(args)
+    with distributed.process_group():
+        if args.resume:
+            result = resume_run(args.resume)
+        else:
+            result = run_experiment(
+                args.name, args.overrides, args.runs_dir, args.preset, run_dir=args.run_dir
+            )
+        if not distributed.is_main():
+            return 0
     for key, value in result.metrics.items():
         print(f"{key}: {value:.6g}")
     print(f"results: {result.results_path}")
     print(f"read them with: neurosim show {result.run_dir}")
     return 0
+
+
+def _launch_ranks(args: argparse.Namespace) -> int:
+    """``neurosim run ... --nproc N``: check what can be checked once, then start N ranks."""
+    import torch
+
+    from experiments import distributed
+    from experiments.runner import load_run_config, make_config
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if distributed.launched():
+        raise ConfigError(
+            "--nproc starts processes on this machine; under torchrun (RANK and WORLD_SIZE are "
+            "set) torchrun starts them: drop --nproc"
+        )
+    if args.resume:
+        name, config = load_run_config(args.resume)
+    else:  # a bad config fails here, once, before any process starts
+        name, config = args.name, make_config(args.name, args.overrides, args.preset)
+    if not get_experiment(name).supports_ddp:
+        raise ConfigError(
+            f"experiment {name!r} does not support data-parallel training (supports_ddp is "
+            "false); run it without --nproc"
+        )
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if config.device.strip().lower() in ("auto", "cuda") and 0 < gpus < args.nproc:
+        raise ConfigError(
+            f"--nproc {args.nproc} with device={config.device} needs one GPU per process, but "
+            f"{gpus} are visible; use --nproc {gpus} (or device=cpu)"
+        )
+    return distributed.launch(main, _without_nproc(args.argv), args.nproc)
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    words, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            words.append(word)
+    return words
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -225,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in words  # accepted anywhere on the line, also after the command
     args, extra = parser.parse_known_args([w for w in words if w != "--debug"])
     args.debug = debug
+    args.argv = words
     # argparse cannot interleave options with a second list of positionals: collect the
     # key=value words that came after an option here.
     unknown = [word for word in extra if word.startswith("-") or "=" not in word]

@@ -5,6 +5,21 @@ preset, then command-line overrides (``model.hidden=128``, nested keys with dots
 checked against the field's type, and an unknown key or a wrong type is a :class:`ConfigError`
 that names the key and lists the valid ones. Saved configs are plain YAML (no pickles).
 
+Ranges are declared on the fields and checked when a config is built, before anything runs::
+
+    @dataclass
+    class MyConfig(RunConfig):
+        hidden: int = bounded(64, ge=1)            # an integer >= 1
+        dropout: float = bounded(0.1, ge=0, lt=1)  # a number in [0, 1)
+        mode: str = one_of("fast", ("fast", "exact"))
+
+        def validate(self) -> None:                # cross-field checks, after the ranges
+            if self.mode == "exact" and self.hidden > 1024:
+                raise ConfigRangeError("hidden", self.hidden, "<= 1024 when mode=exact")
+
+A subclass that only changes a default (``hidden: int = 128``) keeps the range declared by its
+base class. Errors name the full key (``optim.decoder.lr``) and the expected range.
+
 >>> from experiments.base import RunConfig
 >>> apply_overrides(RunConfig(), ["steps=5"]).steps
 5
@@ -14,10 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -31,6 +47,162 @@ T = TypeVar("T")
 
 class ConfigError(InputError):
     """A config key, value or file was wrong; the message names it and what was expected."""
+
+
+RANGE = "neurosim.range"
+CHOICES = "neurosim.choices"
+MAX_SEED = 2**63 - 1
+
+
+class ConfigRangeError(ConfigError):
+    """A config value of the right type outside its declared range.
+
+    Attributes:
+        key: the (dotted) config key.
+        value: the offending value.
+        expected: what the range admits, in words.
+    """
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        what = "not one of the choices" if expected.startswith("one of") else "out of range"
+        super().__init__(f"config key {key!r} = {value!r} is {what}; expected {expected}")
+        self.key, self.value, self.expected = key, value, expected
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.key, self.value, self.expected))
+
+    def prefixed(self, prefix: str) -> ConfigRangeError:
+        """The same error with ``prefix`` (``"optim.decoder."``) before the key."""
+        return ConfigRangeError(prefix + self.key, self.value, self.expected)
+
+
+def _bound_text(value: float) -> str:
+    return "2**63 - 1" if value == MAX_SEED else f"{value:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric config field (``ge``: >=, ``gt``: >, ``le``: <=, ``lt``: <).
+
+    Floats must also be finite (NaN and infinities are never in a range).
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def admits(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return not (
+            (self.ge is not None and value < self.ge)
+            or (self.gt is not None and value <= self.gt)
+            or (self.le is not None and value > self.le)
+            or (self.lt is not None and value >= self.lt)
+        )
+
+    def describe(self, integer: bool) -> str:
+        """``"an integer >= 1"``, ``"a finite number > 0"``, ``"a number in [0, 1)"``, ..."""
+        kind = "an integer" if integer else "a finite number"
+        low = ("[", self.ge) if self.ge is not None else ("(", self.gt)
+        high = ("]", self.le) if self.le is not None else (")", self.lt)
+        if low[1] is not None and high[1] is not None:
+            kind = "an integer" if integer else "a number"
+            return f"{kind} in {low[0]}{_bound_text(low[1])}, {_bound_text(high[1])}{high[0]}"
+        if low[1] is not None:
+            return f"{kind} {'>=' if low[0] == '[' else '>'} {_bound_text(low[1])}"
+        if high[1] is not None:
+            return f"{kind} {'<=' if high[0] == ']' else '<'} {_bound_text(high[1])}"
+        return kind
+
+
+def bounded(
+    default: T,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> T:
+    """A dataclass field with ``default`` and a declared range, checked when a config is built.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class C(Checked):
+    ...     steps: int = bounded(10, ge=1)
+    >>> C(steps=0)
+    Traceback (most recent call last):
+    ...
+    experiments.config.ConfigRangeError: config key 'steps' = 0 is out of range; expected an integer >= 1
+    """
+    spec = Range(ge=ge, gt=gt, le=le, lt=lt)
+    if not spec.admits(default):
+        raise ValueError(f"default {default!r} is outside its own range {spec}")
+    return typing.cast(T, dataclasses.field(default=default, metadata={RANGE: spec}))
+
+
+def one_of(default: T, choices: Collection[Any]) -> T:
+    """A dataclass field with ``default`` that must be one of ``choices``.
+
+    ``choices`` is read when a config is checked, so a live registry (a dict or set that grows as
+    components register) admits what is registered by then.
+    """
+    return typing.cast(T, dataclasses.field(default=default, metadata={CHOICES: choices}))
+
+
+def _field_metadata(cls: type, name: str, key: str) -> Any:
+    """The ``key`` metadata of field ``name``, looked up along the MRO (a subclass that only
+    changes a default keeps its base's range)."""
+    for klass in cls.__mro__:
+        found = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if found is not None and key in found.metadata:
+            return found.metadata[key]
+    return None
+
+
+def _field_expectation(cls: type, name: str) -> str | None:
+    spec = _field_metadata(cls, name, RANGE)
+    if spec is not None:
+        integer = field_types(cls).get(name) is int
+        return typing.cast(str, spec.describe(integer))
+    choices = _field_metadata(cls, name, CHOICES)
+    if choices is not None:
+        return f"one of {sorted(choices)}"
+    return None
+
+
+def check_config(config: Any) -> None:
+    """Check the declared ranges and choices of ``config``'s fields, then its ``validate()``.
+
+    Raises :class:`ConfigRangeError` naming the key (relative to ``config``; :func:`from_dict`
+    adds the section prefix). Nested sections are checked when they are built.
+    """
+    cls = type(config)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        spec = _field_metadata(cls, f.name, RANGE)
+        if spec is not None and not spec.admits(value):
+            raise ConfigRangeError(f.name, value, spec.describe(field_types(cls)[f.name] is int))
+        choices = _field_metadata(cls, f.name, CHOICES)
+        if choices is not None and value not in choices:
+            raise ConfigRangeError(f.name, value, f"one of {sorted(choices)}")
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        validate()
+
+
+class Checked:
+    """Mixin of config dataclasses: construction checks the declared ranges (:func:`bounded`,
+    :func:`one_of`), then the cross-field :meth:`validate` hook."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+    def validate(self) -> None:
+        """Cross-field checks; raise :class:`ConfigRangeError` (override in a subclass)."""
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -150,15 +322,65 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(f"config {prefix or 'root'} must be a mapping, got {type(data).__name__}")
     types_ = field_types(cls)
+    defaults = _section_defaults(cls)
     kwargs = {}
     for key, value in data.items():
         if key not in types_:
             raise _unknown_key(str(key), list(types_), prefix)
-        kwargs[key] = coerce(value, types_[key], f"{prefix}{key}")
+        if key in defaults and isinstance(value, Mapping):
+            # a partial section overrides the family's default section, not the section class's
+            value = _deep_merge(to_dict(defaults[key]), value)
+        kwargs[key] = _coerce_field(cls, str(key), value, types_[key], f"{prefix}{key}")
     try:
-        return cls(**kwargs)
+        config = cls(**kwargs)
+        check_config(config)  # again, in case a subclass's __post_init__ skipped Checked's
+        return config
+    except ConfigRangeError as exc:
+        raise exc.prefixed(prefix) from None
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config {cls.__name__}: {exc}") from exc
+
+
+def _coerce_field(cls: type, name: str, value: Any, tp: Any, key: str) -> Any:
+    """:func:`coerce` for field ``name`` of ``cls``; a value of the wrong type for a ranged field
+    (``seed=1e23``, a float for an integer) reports the range too."""
+    try:
+        return coerce(value, tp, key)
+    except ConfigRangeError:
+        raise
+    except ConfigError as exc:
+        expected = _field_expectation(cls, name)
+        if expected is None:
+            raise
+        raise ConfigError(f"{exc}; the range is {expected}") from None
+
+
+def _section_defaults(cls: type) -> dict[str, Any]:
+    """Default values of the fields of ``cls`` that are config sections (dataclass instances)."""
+    found = {}
+    for f in dataclasses.fields(cls):
+        if f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found[f.name] = value
+    return found
+
+
+def _deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -215,13 +437,21 @@ def _set_nested(data: dict[str, Any], cls: type, key: str, raw: str) -> None:
             value = parse_value(raw)
             if tp is str or (get_origin(tp) in (Union, types.UnionType) and str in get_args(tp)):
                 value = raw if value is not None else None
-            node[part] = coerce(value, tp, key)
+            owner = cls if depth == 0 else _section_type(cls, parts[:depth])
+            node[part] = _coerce_field(owner, part, value, tp, key)
         else:
             child = node.get(part)
             if not isinstance(child, dict):
                 child = to_dict(child) if dataclasses.is_dataclass(child) else {}
                 node[part] = child
             node = child
+
+
+def _section_type(cls: type, parts: Sequence[str]) -> type:
+    tp: Any = cls
+    for part in parts:
+        tp = field_types(tp)[part]
+    return typing.cast(type, tp)
 
 
 def apply_overrides(config: T, overrides: Sequence[str]) -> T:

@@ -24,6 +24,13 @@ Editing ``config.yaml`` before resuming: only the keys in :data:`MUTABLE_ON_RESU
 (``steps`` not below the step of the checkpoint being resumed); any other change is refused
 with a :class:`~experiments.config.ConfigError` naming the key, since the checkpoint holds a
 model and optimizer built for the original values.
+
+Under data-parallel training (:mod:`experiments.distributed`; ``neurosim run --nproc N`` or
+``torchrun``) every rank runs these functions: rank 0 alone creates the run directory, holds its
+lock and writes ``config.yaml``, ``results.h5`` and checkpoints; the others receive the directory,
+a resumed run's config and its checkpoint from rank 0. Logged metrics are averaged over the ranks,
+and every rank returns rank 0's final metrics. A checkpoint holds the unwrapped model and the
+global-batch generators, so a run written with N ranks resumes with any number.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +51,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from experiments import distributed
 from experiments.base import Experiment, RunConfig
 from experiments.checkpoint import find_checkpoint, rng_state, save_checkpoint, set_rng_state
 from experiments.config import ConfigError, build_config, from_dict, load_preset, load_yaml, to_dict
@@ -166,30 +174,37 @@ def run_experiment(
         announce: print the run directory to stderr when the run starts.
     """
     config = make_config(name, overrides, preset)
-    if run_dir is not None:
-        path = Path(run_dir)
-        if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
-            raise InputError(
-                f"run directory {str(path)!r} is not empty; resume it with --resume or pick another"
-            )
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(
-                f"cannot create the run directory {str(path)!r}: {_os_reason(exc)} "
-                "(pick a writable --run-dir)"
-            ) from exc
-    else:
-        path = new_run_dir(Path(runs_dir) if runs_dir else default_runs_dir(), name)
+    check_distributed_support(name)
+
+    def prepare() -> Path:  # rank 0 only; the other data-parallel ranks receive the path
+        if run_dir is not None:
+            path = Path(run_dir)
+            if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
+                raise InputError(
+                    f"run directory {str(path)!r} is not empty; resume it with --resume or pick "
+                    "another"
+                )
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RunError(
+                    f"cannot create the run directory {str(path)!r}: {_os_reason(exc)} "
+                    "(pick a writable --run-dir)"
+                ) from exc
+            return path
+        return new_run_dir(Path(runs_dir) if runs_dir else default_runs_dir(), name)
+
+    path = distributed.from_main(prepare)
     with _run_lock(path):
-        try:
-            write_run_config(path, name, config)
-        except OSError as exc:
-            raise RunError(
-                f"cannot write the config of run {str(path)!r}: {_os_reason(exc)}"
-            ) from exc
-        if announce:
-            _announce(path)
+        if distributed.is_main():
+            try:
+                write_run_config(path, name, config)
+            except OSError as exc:
+                raise RunError(
+                    f"cannot write the config of run {str(path)!r}: {_os_reason(exc)}"
+                ) from exc
+            if announce:
+                _announce(path)
         return _execute(name, config, path, checkpoint=None, resume=False, progress=progress)
 
 
@@ -204,28 +219,56 @@ def resume_run(
     process is running is refused (:class:`~experiments.lock.DirectoryInUseError` naming its PID).
     """
     path = Path(run_dir)
-    name, config = load_run_config(path)
+    name, config = distributed.from_main(lambda: load_run_config(path))
     with _run_lock(path):
-        previous = None
-        results_file = path / "results.h5"
-        if results_file.exists():
-            previous = open_results(results_file, load_arrays=False)
-        found = find_checkpoint(path)
-        checkpoint = found[1] if found is not None else None
-        step = int(checkpoint["step"]) if checkpoint is not None else None
-        original = checkpoint.get("config") if checkpoint is not None else None
-        if original is None and previous is not None:
-            original = previous.attrs.get("config")
-        if isinstance(original, dict):
-            check_resume_config(path, original, to_dict(config), step)
-        if previous is not None and previous.status == "finished":
-            done = step if step is not None else _stored_steps(original, config)
-            if config.steps <= done:
-                log.info("run %s is already finished", path)
-                return RunResult(name, path, config, previous.summary)
-        if announce:
-            _announce(path, step)
+
+        def read() -> tuple[dict[str, Any] | None, dict[str, float] | None]:  # rank 0 only
+            previous = None
+            results_file = path / "results.h5"
+            if results_file.exists():
+                previous = open_results(results_file, load_arrays=False)
+            found = find_checkpoint(path)
+            checkpoint = found[1] if found is not None else None
+            step = int(checkpoint["step"]) if checkpoint is not None else None
+            original = checkpoint.get("config") if checkpoint is not None else None
+            if original is None and previous is not None:
+                original = previous.attrs.get("config")
+            if isinstance(original, dict):
+                check_resume_config(path, original, to_dict(config), step)
+            if previous is not None and previous.status == "finished":
+                done = step if step is not None else _stored_steps(original, config)
+                if config.steps <= done:
+                    return checkpoint, dict(previous.summary)
+            return checkpoint, None
+
+        checkpoint, finished = distributed.from_main(read)
+        if finished is not None:
+            log.info("run %s is already finished", path)
+            return RunResult(name, path, config, finished)
+        check_distributed_support(name)
+        if announce and distributed.is_main():
+            _announce(path, int(checkpoint["step"]) if checkpoint is not None else None)
         return _execute(name, config, path, checkpoint=checkpoint, resume=True, progress=progress)
+
+
+def check_distributed_support(name: str) -> None:
+    """Refuse several data-parallel ranks for an experiment that does not declare
+    ``supports_ddp`` (its batches would not be sharded, nor its extra state kept in step)."""
+    world = distributed.world_size()
+    if world > 1 and not get_experiment(name).supports_ddp:
+        raise InputError(
+            f"experiment {name!r} does not support data-parallel training (supports_ddp is "
+            f"false) but {world} processes were started; run it with one process"
+        )
+
+
+class _NoResults:
+    """What ranks other than 0 write results to: nothing."""
+
+    path = None
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
 
 
 def check_resume_config(
@@ -285,9 +328,7 @@ def _announce(run_dir: Path, step: int | None = None) -> None:
 @contextlib.contextmanager
 def _run_lock(run_dir: Path) -> Iterator[None]:
     """The run directory's lock, taken by the main rank only (one writer per run)."""
-    from experiments.distributed import is_main
-
-    if not is_main():
+    if not distributed.is_main():
         yield
         return
     with DirectoryLock(run_dir, "run"):
@@ -304,26 +345,33 @@ def _execute(
     progress: bool | None,
 ) -> RunResult:
     cls = get_experiment(name)
-    try:
-        results = ResultsWriter(
-            run_dir / "results.h5",
-            attrs={"experiment": name, "run_dir": str(run_dir), "config": to_dict(config)},
-        )
-    except ResultsError:
-        raise
-    except Exception as exc:
-        error = _as_run_error(exc, name, config, run_dir)
-        if error is None:
+    main = distributed.is_main()  # only rank 0 writes results, plots and checkpoints
+    results: Any = _NoResults()
+    if main:
+        try:
+            results = ResultsWriter(
+                run_dir / "results.h5",
+                attrs={"experiment": name, "run_dir": str(run_dir), "config": to_dict(config)},
+            )
+        except ResultsError:
             raise
-        raise error from exc
+        except Exception as exc:
+            error = _as_run_error(exc, name, config, run_dir)
+            if error is None:
+                raise
+            raise error from exc
     start = 0
     current = 0
-    show = sys.stderr.isatty() if progress is None else progress
+    show = (sys.stderr.isatty() if progress is None else progress) and main
     bar = None
     try:
-        runtime = Runtime.create(config.device, config.precision, config.seed, config.deterministic)
-        results.set_attrs({"environment": runtime.describe()})
-        experiment: Experiment[Any] = cls(config, runtime, results)
+        device = distributed.rank_device(config.device)
+        runtime = Runtime.create(device, config.precision, config.seed, config.deterministic)
+        environment = runtime.describe()
+        if distributed.world_size() > 1:
+            environment["world_size"] = distributed.world_size()
+        results.set_attrs({"environment": environment})
+        experiment: Experiment[Any] = cls(config, runtime, results if main else None)
         experiment.setup()
         if checkpoint is not None:
             experiment.load_state_dict(checkpoint["experiment"])
@@ -341,23 +389,30 @@ def _execute(
             metrics = experiment.step(step)
             done = step + 1
             if metrics and (done % max(config.log_every, 1) == 0 or done == config.steps):
-                results.log(step, metrics)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:3]})
+                _raise_if_diverged(experiment)  # before a non-finite value is logged
+                values = distributed.reduce_mean(metrics, runtime.device)  # the only sync
+                results.log(step, values)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:3]})
             if (
                 config.checkpoint_every
                 and done % config.checkpoint_every == 0
                 and done < config.steps
             ):
+                _raise_if_diverged(experiment)  # never checkpoint non-finite weights
                 results.flush()
-                save_checkpoint(run_dir, done, _checkpoint_payload(experiment, config))
+                if main:
+                    save_checkpoint(run_dir, done, _checkpoint_payload(experiment, config))
             bar.update(1)
+        _raise_if_diverged(experiment)
         current = config.steps
         bar.close()
         results.flush()
-        final = {k: float(v) for k, v in experiment.evaluate().items()}
-        for array_name, array in experiment.artifacts().items():
-            results.save_array(array_name, array)
-        save_checkpoint(run_dir, config.steps, _checkpoint_payload(experiment, config))
+        evaluated = {k: float(v) for k, v in experiment.evaluate().items()}
+        final = distributed.from_main(lambda: evaluated)  # every rank reports rank 0's numbers
+        if main:
+            for array_name, array in experiment.artifacts().items():
+                results.save_array(array_name, array)
+            save_checkpoint(run_dir, config.steps, _checkpoint_payload(experiment, config))
         results.finish(final)
     except DivergedError as exc:
         _mark(results, "diverged", str(exc), exc.step)
@@ -376,6 +431,11 @@ def _execute(
         if bar is not None:
             bar.close()
     return RunResult(name, run_dir, config, final, resumed_from=start if checkpoint else None)
+
+
+def _raise_if_diverged(experiment: Experiment[Any]) -> None:
+    if experiment.trainer is not None:
+        experiment.trainer.raise_if_diverged()
 
 
 def _mark(results: ResultsWriter, status: str, reason: str, step: int | None) -> None:

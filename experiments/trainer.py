@@ -6,7 +6,10 @@ an optimisation step::
     zero_grad -> for each micro-batch: forward (autocast) + backward (fp16: scaled)
               -> [data-parallel all-reduce, done by DDP inside backward]
               -> fp16: unscale -> callbacks AFTER_BACKWARD -> gradient transforms
-              -> non-finite check -> clip -> optimizer.step per group -> schedules -> AFTER_STEP
+              -> clip -> optimizer.step per group -> schedules -> AFTER_STEP
+
+(the loss's finiteness is recorded on the device after the backward; see
+:attr:`TrainerConfig.check_finite` for when it is read)
 
 Usage inside an experiment (see ``experiments/families/image_fit.py``)::
 
@@ -44,6 +47,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from experiments.config import Checked, ConfigRangeError, bounded, check_config, one_of
 from neurosim.backend import InputError, NeurosimError, Runtime, apply_grad_transforms
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -60,7 +64,7 @@ class DivergedError(NeurosimError, RuntimeError):
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     """Optimizer and learning-rate schedule of one parameter group.
 
     Attributes:
@@ -80,78 +84,59 @@ class OptimConfig:
         gamma: decay factor of ``step`` and ``exponential``.
     """
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    optimizer: Literal["adam", "adamw", "sgd"] = one_of("adam", OPTIMIZERS)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    momentum: float = 0.0
+    eps: float = bounded(1e-8, gt=0)
+    momentum: float = bounded(0.0, ge=0, lt=1)
     nesterov: bool = False
-    schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    step_size: int = 1000
-    gamma: float = 0.1
+    schedule: Literal["constant", "cosine", "step", "exponential"] = one_of("constant", SCHEDULES)
+    warmup_steps: int = bounded(0, ge=0)
+    min_lr_ratio: float = bounded(0.0, ge=0, le=1)
+    step_size: int = bounded(1000, ge=1)
+    gamma: float = bounded(0.1, gt=0, le=1)
 
-    def __post_init__(self) -> None:
-        validate_optim(self)
+    def validate(self) -> None:
+        """Cross-field checks: two Adam betas in [0, 1); Nesterov only for SGD with momentum."""
+        if len(self.betas) != 2 or not all(
+            isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas
+        ):
+            raise ConfigRangeError("betas", self.betas, "two numbers in [0, 1)")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ConfigRangeError(
+                "nesterov", self.nesterov, "false unless optimizer=sgd with momentum > 0"
+            )
 
 
 def validate_optim(cfg: OptimConfig, where: str = "optim") -> None:
-    """Range checks of an :class:`OptimConfig` (raises :class:`InputError` naming the key)."""
-
-    def bad(key: str, value: Any, expected: str) -> InputError:
-        return InputError(f"{where}.{key} = {value!r} is out of range; expected {expected}")
-
-    if cfg.optimizer not in OPTIMIZERS:
-        raise bad("optimizer", cfg.optimizer, f"one of {OPTIMIZERS}")
-    if cfg.schedule not in SCHEDULES:
-        raise bad("schedule", cfg.schedule, f"one of {SCHEDULES}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise bad("lr", cfg.lr, "a positive finite number")
-    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
-        raise bad("weight_decay", cfg.weight_decay, "a finite number >= 0")
-    if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
-        raise bad("betas", cfg.betas, "two numbers in [0, 1)")
-    if not (math.isfinite(cfg.eps) and cfg.eps > 0):
-        raise bad("eps", cfg.eps, "a positive finite number")
-    if not 0 <= cfg.momentum < 1:
-        raise bad("momentum", cfg.momentum, "a number in [0, 1)")
-    if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum <= 0):
-        raise bad("nesterov", cfg.nesterov, "false unless optimizer=sgd with momentum > 0")
-    if cfg.warmup_steps < 0:
-        raise bad("warmup_steps", cfg.warmup_steps, "an integer >= 0")
-    if not 0 <= cfg.min_lr_ratio <= 1:
-        raise bad("min_lr_ratio", cfg.min_lr_ratio, "a number in [0, 1]")
-    if cfg.step_size < 1:
-        raise bad("step_size", cfg.step_size, "an integer >= 1")
-    if not (math.isfinite(cfg.gamma) and 0 < cfg.gamma <= 1):
-        raise bad("gamma", cfg.gamma, "a number in (0, 1]")
+    """Check an :class:`OptimConfig` again (it may have been changed after construction);
+    raises :class:`~experiments.config.ConfigRangeError` naming the key under ``where``."""
+    try:
+        check_config(cfg)
+    except ConfigRangeError as exc:
+        raise exc.prefixed(f"{where}.") from None
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(Checked):
     """How the trainer steps (shared by every gradient-trained family).
 
     Attributes:
         grad_clip: clip the global gradient norm of all groups to this value (0 = off).
         accumulate: micro-batches whose gradients are summed into one optimizer step; the
             family's loss function is called once per micro-batch with its index.
-        check_finite: stop with :class:`DivergedError` when the loss is NaN or infinite (one
-            host-device sync per step; set false to skip it).
+        check_finite: stop with :class:`DivergedError` when the loss is NaN or infinite. The
+            test itself is a device operation that records the first such step; it is read
+            (a host sync) by :meth:`Trainer.raise_if_diverged`: after every step on the CPU
+            (where reading costs nothing, so the optimizer never steps on a non-finite loss),
+            and on an accelerator when the runner logs, checkpoints or finishes (so a step
+            never waits for the device). Either way the error names the exact first step.
     """
 
-    grad_clip: float = 0.0
-    accumulate: int = 1
+    grad_clip: float = bounded(0.0, ge=0)
+    accumulate: int = bounded(1, ge=1)
     check_finite: bool = True
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise InputError(
-                f"trainer.grad_clip = {self.grad_clip!r}; expected a finite number >= 0"
-            )
-        if self.accumulate < 1:
-            raise InputError(f"trainer.accumulate = {self.accumulate!r}; expected an integer >= 1")
 
 
 def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
@@ -282,6 +267,12 @@ class Trainer:
         self.callbacks: list[TrainingCallback] = list(callbacks)
         self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision == "fp16")
         self.steps_done = 0
+        self._first_bad: torch.Tensor | None = None  # first non-finite step, -1: none (device)
+        self._bad_loss: torch.Tensor | None = None
+        self.check_each_step = runtime.device.type == "cpu"
+        """Read the finiteness record after every step (default: on the CPU, where reading costs
+        nothing); otherwise it is read by :meth:`raise_if_diverged` (the runner calls it when it
+        logs, checkpoints and finishes)."""
         self.model: nn.Module = model
         from experiments import distributed
 
@@ -319,16 +310,23 @@ class Trainer:
     def _parameters(self) -> list[nn.Parameter]:
         return [p for g in self.groups.values() for p in g.params]
 
-    def train_step(self, step: int, compute_loss: Callable[[int], LossOutput]) -> dict[str, float]:
+    def train_step(
+        self, step: int, compute_loss: Callable[[int], LossOutput]
+    ) -> dict[str, torch.Tensor | float]:
         """One optimizer step; ``compute_loss(micro)`` returns a loss or ``(loss, metrics)``.
 
         ``compute_loss`` is called ``config.accumulate`` times (``micro = 0, 1, ...``) under the
         runtime's autocast; each loss is divided by ``accumulate`` before its backward, so the
         summed gradient is the mean over micro-batches. Returns ``{"loss": mean loss, **metrics
-        of the last micro-batch, "lr_<group>": rate used}`` as Python floats.
+        of the last micro-batch, "lr_<group>": rate used}``: the loss and the family's metrics
+        as detached 0-dim tensors on the device (``float(m["loss"])`` reads one; the runner
+        reads them only on logged steps, all at once), the rates as Python floats. Nothing in a
+        step forces a host-device sync on an accelerator with fp32/bf16 (fp16's gradient scaler
+        reads its overflow flag).
 
         Raises:
-            DivergedError: the loss was NaN or infinite (when ``config.check_finite``).
+            DivergedError: the loss was NaN or infinite (when ``config.check_finite``; on the
+                CPU at once, elsewhere at the next :meth:`raise_if_diverged`).
         """
         self.run_callbacks(CallbackLocation.BEFORE_STEP, step)
         self.zero_grad()
@@ -351,8 +349,10 @@ class Trainer:
             total = total + loss.detach().float()
             extra = dict(metrics)
         mean_loss = total / accumulate
-        if self.config.check_finite and not bool(torch.isfinite(mean_loss)):
-            raise DivergedError(step, f"loss is {float(mean_loss)}")
+        if self.config.check_finite:
+            self._record_finite(step, mean_loss)
+            if self.check_each_step:
+                self.raise_if_diverged()
         for g in self.groups.values():
             self.scaler.unscale_(g.optimizer)
         self.run_callbacks(CallbackLocation.AFTER_BACKWARD, step)
@@ -369,11 +369,45 @@ class Trainer:
         self.scaler.update()
         self.steps_done += 1
         self.run_callbacks(CallbackLocation.AFTER_STEP, step)
-        result: dict[str, float] = {"loss": float(mean_loss)}
+        result: dict[str, torch.Tensor | float] = {"loss": mean_loss}
         for key, value in extra.items():
-            result[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+            result[key] = value.detach() if isinstance(value, torch.Tensor) else float(value)
         result.update(rates)
         return result
+
+    # -- divergence --------------------------------------------------------------------------
+    def _record_finite(self, step: int, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is not finite (device operations only)."""
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.int64, device=loss.device)
+            self._bad_loss = torch.zeros((), dtype=torch.float32, device=loss.device)
+        new = (~torch.isfinite(loss)) & (self._first_bad < 0)
+        self._first_bad = torch.where(new, step, self._first_bad)
+        assert self._bad_loss is not None
+        self._bad_loss = torch.where(new, loss.float(), self._bad_loss)
+
+    def raise_if_diverged(self) -> None:
+        """Raise :class:`DivergedError` naming the first step whose loss was not finite.
+
+        One host sync; with several data-parallel ranks a collective (every rank must call it
+        at the same point, and every rank raises with the earliest step of any rank).
+        """
+        if self._first_bad is None:
+            return
+        from experiments import distributed
+
+        if distributed.world_size() > 1:
+            never = torch.iinfo(torch.int64).max
+            first = torch.where(self._first_bad < 0, never, self._first_bad)
+            torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
+            step = int(first)
+            if step != never:
+                raise DivergedError(step, "the loss is not finite (on at least one rank)")
+            return
+        step = int(self._first_bad)
+        if step >= 0:
+            assert self._bad_loss is not None
+            raise DivergedError(step, f"loss is {float(self._bad_loss)}")
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ resized to ``size x size`` and scaled to [0, 1]. The model maps pixel-centre coo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import bounded
 from experiments.distributed import shard
 from experiments.registry import register
 from experiments.trainer import OptimConfig, Trainer, TrainerConfig
@@ -65,6 +67,11 @@ def psnr(mse: float) -> float:
     return float(-10.0 * np.log10(max(mse, 1e-12)))
 
 
+def psnr_tensor(mse: torch.Tensor) -> torch.Tensor:
+    """:func:`psnr` of a 0-dim tensor, computed on its device (no host sync)."""
+    return -10.0 * torch.log10(mse.detach().float().clamp_min(1e-12))
+
+
 def regression_loss(
     model: torch.nn.Module,
     coords: torch.Tensor,
@@ -79,8 +86,10 @@ def regression_loss(
     """
     if batch_size > 0:
         idx = torch.randint(0, coords.shape[0], (batch_size,), generator=sampler)
-        idx = shard(idx).to(coords.device)
+        idx = shard(idx).to(coords.device, non_blocking=True)
         coords, target = coords[idx], target[idx]
+    else:
+        coords, target = shard(coords), shard(target)
     pred = model(coords)
     return torch.nn.functional.mse_loss(pred.float(), target)
 
@@ -107,9 +116,13 @@ def regression_step(
     return {"loss": value, "psnr": psnr(value)}
 
 
-def with_psnr(metrics: dict[str, float]) -> dict[str, float]:
-    """Add ``psnr`` of the step's MSE ``loss`` to a trainer step's metrics."""
-    return {**metrics, "psnr": psnr(metrics["loss"])}
+def with_psnr(
+    metrics: Mapping[str, torch.Tensor | float],
+) -> dict[str, torch.Tensor | float]:
+    """Add ``psnr`` of the step's MSE ``loss`` to a trainer step's metrics (a tensor stays one)."""
+    loss = metrics["loss"]
+    value = psnr_tensor(loss) if isinstance(loss, torch.Tensor) else psnr(loss)
+    return {**metrics, "psnr": value}
 
 
 @dataclass
@@ -121,12 +134,12 @@ class ImageFitConfig(RunConfig):
     """
 
     image: str = "camera"
-    size: int = 64
-    num_frequencies: int = 64
-    sigma: float = 10.0
-    hidden: int = 64
-    layers: int = 3
-    batch_size: int = 0
+    size: int = bounded(64, ge=2)
+    num_frequencies: int = bounded(64, ge=1)
+    sigma: float = bounded(10.0, gt=0)
+    hidden: int = bounded(64, ge=1)
+    layers: int = bounded(3, ge=1)
+    batch_size: int = bounded(0, ge=0)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-3))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     steps: int = 300
@@ -140,12 +153,11 @@ class ImageFit(Experiment[ImageFitConfig]):
 
     name = "image_fit"
     config_class = ImageFitConfig
+    supports_ddp = True
     description = "fit a 2-D image (scikit-image photo or a file) with a Fourier-feature MLP"
 
     def setup(self) -> None:
         cfg = self.config
-        if cfg.size < 2:
-            raise InputError(f"image_fit size must be >= 2, got {cfg.size}")
         device = self.runtime.device
         image = load_image(cfg.image, cfg.size)
         self.shape = image.shape
@@ -175,7 +187,7 @@ class ImageFit(Experiment[ImageFitConfig]):
             self.sampler,
         )
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         assert self.trainer is not None
         return with_psnr(self.trainer.train_step(step, self.loss))
 

@@ -5,12 +5,20 @@ Network (time-major, ``T = time_steps``)::
     pixels [B, 784] --encode--> [T, B, 784] --Linear--> LIF (hidden) --Linear--> LI (readout)
     logits = mean_t  v_readout[t]                 (cross-entropy, surrogate gradients, Adam)
 
+Training runs on :class:`experiments.trainer.Trainer`: one parameter group ``model`` whose
+:class:`~experiments.trainer.OptimConfig` (``optim``) defaults to AdamW at ``lr = 2e-3`` with a
+linear warm-up over ``warmup_steps = 135`` steps (15 % of the default 900) and a cosine decay to
+zero at ``steps``; ``neurosim config snn_mnist`` shows these numbers, and ``optim.lr=...``,
+``optim.warmup_steps=...`` change them.
+
 The data are the 10,000 digits of the MNIST test files (the only split in ``../shared/data``),
 split by ``split_seed`` into ``10000 - n_holdout`` training digits and ``n_holdout`` held-out
 digits; the final metric ``holdout_accuracy`` is measured on digits never trained on. Training
 draws batches from a per-epoch permutation of the training part, with an optional random shift
 of up to ``max_shift`` pixels (augmentation), both from one generator that is saved in
-checkpoints, so a resumed run continues exactly.
+checkpoints, so a resumed run continues exactly. With several data-parallel ranks every rank
+draws (and encodes) the same global batch and keeps its share
+(:func:`experiments.distributed.shard`), so N ranks take the steps of one process.
 
 Encodings: ``direct`` (the grey level is the input current at every step; default), ``rate``
 (Bernoulli spikes) or ``latency`` (one spike per pixel, brighter earlier).
@@ -18,8 +26,7 @@ Encodings: ``direct`` (the grey level is the input current at every step; defaul
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,9 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import MAX_SEED, ConfigRangeError, bounded, one_of
 from experiments.data import dataset_path
+from experiments.distributed import shard
 from experiments.registry import register
-from neurosim.backend import InputError
+from experiments.trainer import OptimConfig, Trainer, TrainerConfig
+from neurosim.backend import InputError, seeded
 from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, load_sklearn_digits, split_indices
 from neurosim.functional.encoding import latency_encode, rate_encode
 from neurosim.functional.surrogate import SURROGATES, Surrogate
@@ -56,11 +66,10 @@ class SnnMnistConfig(RunConfig):
         surrogate: surrogate gradient name (``arctan``, ``fast_sigmoid``, ``sigmoid``,
             ``straight_through``).
         surrogate_slope: its slope.
-        batch_size: training batch size.
-        lr: peak Adam learning rate (linear warm-up over ``warmup_fraction`` of the steps, then
-            cosine decay to zero at ``steps``).
-        warmup_fraction: share of the steps spent warming up.
-        weight_decay: AdamW-style decoupled weight decay.
+        batch_size: training batch size (the global batch: split over data-parallel ranks).
+        optim: optimizer and schedule of the network's one parameter group ``model`` (AdamW,
+            peak ``lr``, linear warm-up over ``warmup_steps``, cosine decay to zero at ``steps``).
+        trainer: clipping, gradient accumulation, divergence check.
         max_shift: random translation of training digits by up to this many pixels.
         n_samples: use only the first this many digits of the file (0 = all 10,000).
         n_holdout: held-out digits (never trained on).
@@ -70,27 +79,37 @@ class SnnMnistConfig(RunConfig):
             into the results file at evaluation (0 = none).
     """
 
-    dataset: str = "mnist"
-    hidden: int = 512
-    time_steps: int = 8
-    encoding: str = "direct"
-    beta: float = 0.9
-    threshold: float = 1.0
-    surrogate: str = "arctan"
-    surrogate_slope: float = 2.0
-    batch_size: int = 128
-    lr: float = 2e-3
-    warmup_fraction: float = 0.15
-    weight_decay: float = 0.0
-    max_shift: int = 2
-    n_samples: int = 0
-    n_holdout: int = 2000
-    split_seed: int = 0
-    eval_batch_size: int = 1000
-    record_digits: int = 16
+    dataset: str = one_of("mnist", DATASETS)
+    hidden: int = bounded(512, ge=1)
+    time_steps: int = bounded(8, ge=1)
+    encoding: str = one_of("direct", ENCODINGS)
+    beta: float = bounded(0.9, ge=0, le=1)
+    threshold: float = bounded(1.0, gt=0)
+    surrogate: str = one_of("arctan", SURROGATES)
+    surrogate_slope: float = bounded(2.0, gt=0)
+    batch_size: int = bounded(128, ge=1)
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(
+            optimizer="adamw", lr=2e-3, schedule="cosine", warmup_steps=135
+        )
+    )
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    max_shift: int = bounded(2, ge=0, le=8)
+    n_samples: int = bounded(0, ge=0)
+    n_holdout: int = bounded(2000, ge=1)
+    split_seed: int = bounded(0, ge=0, le=MAX_SEED)
+    eval_batch_size: int = bounded(1000, ge=1)
+    record_digits: int = bounded(16, ge=0)
     steps: int = 900
     log_every: int = 10
     checkpoint_every: int = 300
+
+    def validate(self) -> None:
+        """The held-out part must leave digits to train on."""
+        if self.n_samples and self.n_holdout >= self.n_samples:
+            raise ConfigRangeError(
+                "n_holdout", self.n_holdout, f"an integer < n_samples = {self.n_samples}"
+            )
 
 
 class SpikingMLP(nn.Module):
@@ -129,25 +148,13 @@ class SnnMnist(Experiment[SnnMnistConfig]):
 
     name = "snn_mnist"
     config_class = SnnMnistConfig
+    supports_ddp = True
     description = "2-layer spiking classifier (LIF + LI readout) on MNIST, held-out accuracy"
 
     def setup(self) -> None:
-        """Load and split the digits, build the network, Adam and the data-order generator."""
-        c = self.config
-        if c.encoding not in ENCODINGS:
-            raise InputError(f"snn_mnist encoding must be one of {ENCODINGS}, got {c.encoding!r}")
-        if c.surrogate not in SURROGATES:
-            raise InputError(
-                f"snn_mnist surrogate must be one of {SURROGATES}, got {c.surrogate!r}"
-            )
-        for key in ("hidden", "time_steps", "batch_size", "eval_batch_size"):
-            if getattr(c, key) < 1:
-                raise InputError(f"snn_mnist {key} must be positive, got {getattr(c, key)}")
-        if not 0 <= c.max_shift <= 8:
-            raise InputError(f"snn_mnist max_shift must be in 0..8 pixels, got {c.max_shift}")
+        """Load and split the digits, build the network, its trainer and the data-order generator."""
+        c = self.config  # ranges and choices were checked when the config was built
         device = self.runtime.device
-        if c.dataset not in DATASETS:
-            raise InputError(f"snn_mnist dataset must be one of {DATASETS}, got {c.dataset!r}")
         if c.dataset == "mnist":
             data = load_mnist(dataset_path("mnist", c.data_root, layout=MNIST_LAYOUT), "t10k")
         else:
@@ -164,11 +171,15 @@ class SnnMnist(Experiment[SnnMnistConfig]):
                 f"snn_mnist batch_size {c.batch_size} exceeds the {len(self.train_y)} training digits"
             )
 
-        torch.manual_seed(self.runtime.seed)  # parameter initialisation
         surrogate = Surrogate(c.surrogate, c.surrogate_slope)
-        self.model = SpikingMLP(c.hidden, c.beta, c.threshold, surrogate).to(device)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay
+        with seeded(self.runtime.seed):  # parameter initialisation, global RNG left alone
+            self.model = SpikingMLP(c.hidden, c.beta, c.threshold, surrogate).to(device)
+        self.trainer = Trainer(
+            self.model,
+            {"model": (self.model.parameters(), c.optim)},
+            self.runtime,
+            total_steps=c.steps,
+            config=c.trainer,
         )
         # data order, augmentation and rate-coding noise: one CPU generator, saved in checkpoints
         self.generator = torch.Generator().manual_seed(self.runtime.seed)
@@ -177,22 +188,14 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         self.epoch = 0
 
     # ------------------------------------------------------------------ helpers
-    def learning_rate(self, step: int) -> float:
-        """Linear warm-up then cosine decay: a pure function of ``step`` (nothing to save)."""
-        c = self.config
-        warm = max(1, int(c.warmup_fraction * c.steps))
-        if step < warm:
-            return c.lr * (step + 1) / warm
-        progress = (step - warm) / max(1, c.steps - warm)
-        return c.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         if self.cursor + c.batch_size > len(self.order):
             self.order = torch.randperm(len(self.train_y), generator=self.generator)
             self.cursor = 0
             self.epoch += 1
-        idx = self.order[self.cursor : self.cursor + c.batch_size].to(self.runtime.device)
+        idx = self.order[self.cursor : self.cursor + c.batch_size]
+        idx = idx.to(self.runtime.device, non_blocking=True)
         self.cursor += c.batch_size
         x, y = self.train_x[idx], self.train_y[idx]
         if c.max_shift > 0:
@@ -212,28 +215,28 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         return rate_encode(x, c.time_steps, generator=self.generator)
 
     # ------------------------------------------------------------------ experiment API
-    def step(self, step: int) -> dict[str, float]:
-        """One Adam step on one training batch; logs loss, batch accuracy and learning rate."""
-        self.model.train()
-        lr = self.learning_rate(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+    def loss(self, micro: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Cross-entropy of one (micro-)batch, with its accuracy and hidden firing rate.
+
+        The global batch is drawn and encoded on every rank alike; each keeps its share.
+        """
         x, y = self._next_batch()
-        with self.runtime.autocast():
-            v_out, spikes = self.model(self.encode(x), self.config.time_steps)
-            logits = v_out.float().mean(0)
-            loss = F.cross_entropy(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        acc = (logits.detach().argmax(1) == y).float().mean()
-        return {
-            "loss": float(loss.detach()),
-            "batch_accuracy": float(acc),
-            "hidden_rate": float(spikes.detach().float().mean()),
-            "lr": lr,
-            "epoch": float(self.epoch),
-        }
+        inputs = self.encode(x)
+        inputs, y = shard(inputs, dim=inputs.dim() - 2), shard(y)
+        model = self.trainer.model if self.trainer is not None else self.model
+        v_out, spikes = model(inputs, self.config.time_steps)
+        logits = v_out.float().mean(0)
+        accuracy = (logits.detach().argmax(1) == y).float().mean()
+        rate = spikes.detach().float().mean()
+        return F.cross_entropy(logits, y), {"batch_accuracy": accuracy, "hidden_rate": rate}
+
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
+        """One optimizer step on one training batch; logs loss, batch accuracy, rate, lr, epoch."""
+        assert self.trainer is not None
+        self.model.train()
+        metrics = self.trainer.train_step(step, self.loss)
+        metrics["epoch"] = float(self.epoch)
+        return metrics
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -250,7 +253,8 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         }
 
     def _accuracy(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float, float]:
-        correct, loss, rate = 0.0, 0.0, 0.0
+        """Accuracy, mean loss and mean hidden rate over ``xs``; one host sync at the end."""
+        sums = torch.zeros(3, dtype=torch.float64, device=xs.device)
         generator_state = self.generator.get_state()  # evaluation leaves the data order alone
         for start in range(0, len(ys), self.config.eval_batch_size):
             x = xs[start : start + self.config.eval_batch_size]
@@ -258,12 +262,12 @@ class SnnMnist(Experiment[SnnMnistConfig]):
             with self.runtime.autocast():
                 v_out, spikes = self.model(self.encode(x), self.config.time_steps)
             logits = v_out.float().mean(0)
-            correct += float((logits.argmax(1) == y).sum())
-            loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            rate += float(spikes.float().mean()) * len(y)
+            sums[0] += (logits.argmax(1) == y).sum()
+            sums[1] += F.cross_entropy(logits, y, reduction="sum")
+            sums[2] += spikes.float().mean().double() * len(y)
         self.generator.set_state(generator_state)
-        n = len(ys)
-        return correct / n, loss / n, rate / n
+        correct, loss, rate = (sums / len(ys)).tolist()
+        return correct, loss, rate
 
     def _record_examples(self) -> None:
         """Hidden spikes and readout membranes of a few held-out digits, into the results file."""
@@ -283,10 +287,10 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         self.save_array("holdout_labels", self.held_y[:k].cpu().numpy().astype(np.int64))
 
     def state_dict(self) -> dict[str, Any]:
-        """Model, optimiser, data-order generator, current permutation and position."""
+        """Model, data-order generator, current permutation and position (the runner saves the
+        trainer's optimizer and schedule state beside it)."""
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "order": self.order.clone(),
             "cursor": self.cursor,
@@ -296,7 +300,6 @@ class SnnMnist(Experiment[SnnMnistConfig]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (after :meth:`setup`)."""
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.order = state["order"].clone()
         self.cursor = int(state["cursor"])

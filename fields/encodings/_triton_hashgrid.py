@@ -57,7 +57,7 @@ def _axis(
 ):
     """Cell index, interpolation weight ``t`` and ``dt/dx`` of axis ``d`` for a block of points."""
     xd = tl.load(x_ptr + offs * D + d, mask=mask, other=0.0).to(ACC)
-    pos = xd * scale + 0.5
+    pos = tl.fma(xd, scale, 0.5)  # one rounding, as tiny-cuda-nn's fmaf(scale, x, 0.5f)
     cell = tl.floor(pos)
     frac = pos - cell
     if SMOOTH:
@@ -87,9 +87,12 @@ def _row(c0, c1, c2, c3, corner: tl.constexpr, D: tl.constexpr, res, size, hashe
         u3 = c3 + ((corner >> 3) & 1)
         dense += u3 * res * res * res
         h = h ^ (u3 * 3674653429)
-    # hashed levels have a power-of-two size; a dense index is below 2 * size (its vertices
-    # reach r_l only at the top face), so one conditional subtraction is its modulo
-    wrapped = tl.where(dense >= size, dense - size, dense)
+    # hashed levels have a power-of-two size; a dense index is below 2 * size on the domain
+    # (its vertices reach r_l only at the top face), but unchecked out-of-domain points (no
+    # value checks on accelerators, see neurosim.backend.debug) may land anywhere: a true
+    # modulo keeps every read inside the level's table
+    wrapped = dense % size
+    wrapped = tl.where(wrapped < 0, wrapped + size, wrapped)
     return tl.where(hashed != 0, h & (size - 1), wrapped)
 
 

@@ -17,6 +17,14 @@ smoothstep ``S(t) = t^2 (3 - 2t)`` (``smoothstep``). This is tiny-cuda-nn's ``Ha
 convention exactly (``grid.h``): ``s_l`` counts cells, ``r_l`` vertices per axis, and the
 ``+ 1/2`` staggers the levels against each other.
 
+Arithmetic, as tiny-cuda-nn's: ``s_l`` in float32 with the C library's ``log2f``/``exp2f``
+(:func:`level_scales`; the host code that sizes the tables), so resolutions, table sizes and
+offsets equal tiny-cuda-nn's for every configuration; the position ``p = s_l x + 1/2`` is
+rounded once, as its ``fmaf`` (:func:`grid_position`; ``tl.fma`` in the Triton kernel).
+tiny-cuda-nn's CUDA kernels recompute ``s_l`` on the device with fast-math ``exp2f``, which for
+a ``per_level_scale`` that is not a power of two can differ from the host value in the last
+bits; positions here use the host value.
+
 The index of a vertex ``u`` at level ``l``:
 
 * **dense** when the level's vertices fit its table (``r_l^D <= T_l``):
@@ -30,8 +38,11 @@ levels are one flat vector, level after level, each ``[T_l, F]`` row-major: the 
 tiny-cuda-nn's ``params``, so a ``tinycudann.Encoding`` parameter tensor loads directly
 (:meth:`HashGrid.load_tcnn_params`). Initialisation is ``U(-1e-4, 1e-4)`` as in Instant-NGP.
 
-Input domain: ``x`` must lie in ``[0, 1]^D`` (no NaN); anything else raises
-:class:`~neurosim.backend.InputError`. Outputs are ``[N, L * F]``, level-major
+Input domain: ``x`` must lie in ``[0, 1]^D`` (no NaN). Checking that reads a value back to the
+host: on CPU tensors (no device sync there), and everywhere in debug mode
+(``neurosim.backend.debug_checks()``, :mod:`neurosim.backend.debug`), anything else raises
+:class:`~neurosim.backend.InputError`; on accelerators outside debug mode the forward never
+synchronises and out-of-domain input gives unspecified (but memory-safe) values. Outputs are ``[N, L * F]``, level-major
 (``y[:, l * F + f]``), again as tiny-cuda-nn.
 
 Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.registry`):
@@ -39,9 +50,11 @@ Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.re
 * ``torch``: the reference, a custom autograd function with few temporaries, all laid out
   ``[2^D, N]`` with the points innermost (rows and weights built by broadcasting over the
   corners, one gather per level; the backward reuses the forward's rows and weights, or
-  recomputes them above :data:`SAVED_INDEX_BYTES`, and scatters with ``index_add_``). Its backward is itself
-  differentiable, so double backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto``
-  picks it on the CPU.
+  recomputes them above :data:`SAVED_INDEX_BYTES`). On the CPU it uses the intra-op threads:
+  gathers over the corner rows and one ``scatter_add_`` per group of levels (one level per
+  thread), where 1-D ``index_select``/``index_add_`` would run serially. Its backward is
+  itself differentiable (through ``index_add_`` when its graph is recorded), so double
+  backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto`` picks it on the CPU.
 * ``compile``: the plain differentiable maths (:func:`hashgrid_encode_autograd`) under
   ``torch.compile``; autograd derives the backward. ``auto`` picks it only on CUDA: on the CPU
   it compiles for minutes at large sizes and ran slower than the reference.
@@ -57,8 +70,9 @@ Example (one level, dense, 1-D, ``b = 2``: ``s = 1``, ``r = 2``, ``T = 8``): at 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -71,6 +85,7 @@ from neurosim.backend import (
     Selection,
     check_tensor,
     compile_backend,
+    debug_enabled,
     kernels,
     module_missing,
     triton_backend,
@@ -172,7 +187,9 @@ class HashGridConfig:
         """Pick ``per_level_scale = (max_resolution / base_resolution) ** (1 / (L - 1))``.
 
         With the tiny-cuda-nn convention the finest level then has ``s = max_resolution - 1``
-        cells and ``max_resolution`` vertices per axis (up to float rounding).
+        cells and ``max_resolution`` vertices per axis, up to float32 rounding: tiny-cuda-nn
+        (and so this grid) may land one vertex above, e.g. ``from_max_resolution(2, 128, 8, 2)``
+        has 129 vertices at its finest level (``s_7 = 128.00002``).
 
         >>> HashGridConfig.from_max_resolution(3, 2048, 16, 16).levels[-1].resolution
         2048
@@ -225,20 +242,76 @@ class HashGridConfig:
 _LEVEL_CACHE: dict[HashGridConfig, tuple[HashGridLevel, ...]] = {}
 
 
+def _c_float_function(name: str) -> Callable[[float], float] | None:
+    """``float name(float)`` from the C math library (what tiny-cuda-nn's host code calls), or
+    ``None`` where no C math library can be loaded."""
+    import ctypes
+    import ctypes.util
+
+    for lib_name in (ctypes.util.find_library("m"), ctypes.util.find_library("c"), "ucrtbase"):
+        if not lib_name:
+            continue
+        try:
+            function = getattr(ctypes.CDLL(lib_name), name)
+        except (OSError, AttributeError):
+            continue
+        function.restype = ctypes.c_float
+        function.argtypes = [ctypes.c_float]
+        return cast(Callable[[float], float], function)
+    return None
+
+
+def _rounded_float64(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[float], float]:
+    """The float64 result of ``function`` rounded to float32 (the fallback without a C library)."""
+
+    def call(value: float) -> float:
+        return float(np.float32(function(np.array(np.float32(value), dtype=np.float64))))
+
+    return call
+
+
+_LOG2F = _c_float_function("log2f") or _rounded_float64(np.log2)
+_EXP2F = _c_float_function("exp2f") or _rounded_float64(np.exp2)
+
+
+def level_scales(
+    n_levels: int, base_resolution: int, per_level_scale: float
+) -> tuple[np.float32, ...]:
+    """``s_l`` exactly as tiny-cuda-nn's host code computes them (``grid_scale`` in
+    ``common_device.h``): every step rounded to float32,
+
+    ``s_l = exp2f(float(l) * log2f(float(g))) * float(b) - 1.0f``
+
+    with ``log2f``/``exp2f`` the C math library's own functions (called through ``ctypes``):
+    numpy's float32 ``log2``/``exp2`` are vectorised approximations that differ from the C
+    library in the last bit for about 1 argument in 10, which moves a level across an integer
+    (e.g. ``g = 64^(1/7)``, ``b = 2``: ``s_7 = 128.00002``, 129 vertices, not 128). Where no C
+    math library loads, the float64 result rounded to float32 stands in (equal to glibc's in
+    all but about 1 argument in 200).
+    """
+    log2_scale = np.float32(_LOG2F(float(np.float32(per_level_scale))))
+    base = np.float32(base_resolution)
+    one = np.float32(1.0)
+    scales = []
+    for level in range(n_levels):
+        exponent = np.float32(np.float32(level) * log2_scale)
+        growth = np.float32(_EXP2F(float(exponent)))
+        scales.append(np.float32(np.float32(growth * base) - one))
+    return tuple(scales)
+
+
 def _levels(config: HashGridConfig) -> tuple[HashGridLevel, ...]:
     cached = _LEVEL_CACHE.get(config)
     if cached is not None:
         return cached
     dim = config.in_dim
     max_rows = 1 << config.log2_hashmap_size
-    # tiny-cuda-nn keeps per_level_scale as a float and takes std::log2 of it (float maths)
-    log2_scale = np.log2(np.float32(config.per_level_scale))
     levels = []
     offset = 0
-    for level in range(config.n_levels):
-        # tiny-cuda-nn: exp2f(level * log2_per_level_scale) * base_resolution - 1.0f (float32)
-        growth = np.exp2(np.float32(level) * log2_scale, dtype=np.float32)
-        scale = np.float32(growth * np.float32(config.base_resolution)) - np.float32(1.0)
+    scales = level_scales(config.n_levels, config.base_resolution, config.per_level_scale)
+    for scale in scales:
+        # tiny-cuda-nn: resolution = ceilf(scale) + 1; params_in_level = next_multiple(
+        # min(resolution^D, 2^31 - 1), 8), then min(., 2^log2_hashmap_size) for hash grids
         resolution = math.ceil(float(scale)) + 1
         dense_rows = min(resolution**dim, 2**31 - 1)
         size = min(_next_multiple(dense_rows, 8), max_rows)
@@ -261,8 +334,12 @@ def validate_hashgrid_encode(
     """Check ``x [N, D]`` (domain ``[0, 1]^D``, no NaN), ``params [n_params]`` and ``config``.
 
     Shape, dtype and device checks always run. The value checks (NaN, domain) need one
-    ``aminmax`` reduction and a host sync; inside ``torch.compile`` they are skipped (they would
-    break the graph), so validate compiled inputs eagerly where that matters.
+    ``aminmax`` reduction read back by the host: they run on CPU tensors, where that costs no
+    device synchronisation, and on accelerators only in debug mode (the one switch of
+    :mod:`neurosim.backend.debug`: ``with neurosim.backend.debug_checks():`` or
+    ``NEUROSIM_DEBUG=1``), so the accelerator forward never synchronises. Inside
+    ``torch.compile`` they are skipped. Unchecked out-of-domain input stays memory-safe (rows
+    are reduced modulo the table) but its output is unspecified.
     """
     if not isinstance(config, HashGridConfig):
         raise InputError(f"hashgrid config must be a HashGridConfig, got {type(config).__name__}")
@@ -280,7 +357,9 @@ def validate_hashgrid_encode(
         )
     if params.device != x.device:
         raise InputError(f"hashgrid params are on {params.device} but x is on {x.device}")
-    if torch.compiler.is_compiling() or x.numel() == 0:
+    if x.numel() == 0 or torch.compiler.is_compiling():
+        return
+    if x.device.type != "cpu" and not debug_enabled():
         return
     lo, hi = torch.aminmax(x.detach())
     lo_value, hi_value = float(lo), float(hi)
@@ -314,6 +393,37 @@ def _signed32(value: int) -> int:
 _PRIMES32 = tuple(_signed32(p) for p in PRIMES)
 
 
+def grid_position(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale * x + 1/2`` rounded once, as tiny-cuda-nn's ``fmaf(scale, x, 0.5f)``.
+
+    For float32 ``x`` (and ``scale``, a float32 value) the product is exact in float64 (24 + 24
+    significant bits), so ``r = fl64(p + 1/2)`` is the only rounding before the cast to float32;
+    casting ``r`` directly could round twice (a float64 result that lands exactly on a float32
+    tie). Rounding ``r`` to odd first removes that: with ``t = r - 1/2`` (exact, Sterbenz) the
+    error of ``r`` is ``p - t`` (exact, Fast2Sum, for ``p >= 0``); when it is non-zero the last
+    bit of ``r`` is set on the side of the exact value, and a float64 value rounded to odd
+    rounds correctly to float32 (53 >= 24 + 2 bits; Boldo and Melquiond 2008). Other dtypes
+    (float64) compute ``scale * x + 1/2`` in their own precision. Where ``x`` takes part in
+    autograd the result is ``x * scale + 1/2`` plus the (detached) rounding correction, so its
+    derivative is ``scale``.
+
+    >>> grid_position(torch.tensor([0.25]), 15.0).tolist()
+    [4.25]
+    """
+    if x.dtype != torch.float32:
+        return x * scale + 0.5
+    p = x.to(torch.float64) * scale
+    r = p + 0.5
+    t = r - 0.5
+    bits = r.view(torch.int64)
+    odd = (bits - (p < t).to(torch.int64)) | (p != t)
+    exact = odd.view(torch.float64).to(torch.float32)
+    if x.requires_grad and torch.is_grad_enabled():
+        naive = x * scale + 0.5
+        return naive + (exact - naive).detach()
+    return exact
+
+
 def _outer(parts: list[torch.Tensor]) -> torch.Tensor:
     """``[2, N]`` per axis -> ``[2, ..., 2, N]`` products (axis ``d`` of the result is dim ``d``)."""
     out = parts[0]
@@ -337,7 +447,7 @@ def _corner_geometry(
     A known ``index`` (saved by the forward) is returned as is instead of being recomputed.
     """
     dim, n = xt.shape
-    pos = xt * level.scale + 0.5  # >= 0.5 on the domain: truncation is floor
+    pos = grid_position(xt, level.scale)  # >= 0.5 on the domain: truncation is floor
     frac = torch.frac(pos)
     if index is None:
         index = _corner_index(pos, level)
@@ -398,20 +508,81 @@ the backward recomputes them."""
 _CONTAINERS = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
 
 
+SCATTER_GROUP_BYTES = 1 << 28
+"""The backward scatters the table gradient of up to ``torch.get_num_threads()`` levels in one
+call (one level per thread); its int64 rows and values take ``12 2^D N`` bytes per level in
+fp32, and a group holds at most this many bytes."""
+
+
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table [T, F]`` rows at ``index [C, N]`` -> ``[C, N, F]`` (not differentiable).
 
     A row of ``2, 4, 8`` or ``16`` bytes is moved as one element of a same-sized container dtype
-    (one random access per corner instead of ``F``).
+    (one random access per corner instead of ``F``). ``torch.gather`` over the ``C`` corner
+    rows of the table broadcast to ``[C, T]`` runs its rows on the intra-op threads (a 1-D
+    ``index_select``/``gather`` is one serial loop on the CPU).
     """
     c, n = index.shape
-    feats = table.shape[1]
+    feats, size = table.shape[1], table.shape[0]
+    rows = index.to(torch.int64)
     container = _CONTAINERS.get(feats * table.element_size())
-    flat = index.reshape(-1)
     if container is not None and table.is_contiguous():
-        rows = table.view(container).view(-1).index_select(0, flat)
-        return rows.view(table.dtype).view(c, n, feats)
-    return table.index_select(0, flat).view(c, n, feats)
+        flat = table.view(container).view(-1)
+        picked = torch.gather(flat.expand(c, size), 1, rows)
+        return picked.view(table.dtype).view(c, n, feats)
+    out = torch.empty(c, n, feats, dtype=table.dtype, device=table.device)
+    for f in range(feats):
+        torch.gather(table[:, f].expand(c, size), 1, rows, out=out[..., f])
+    return out
+
+
+def _level_groups(config: HashGridConfig, n: int, acc: torch.dtype) -> list[list[int]]:
+    """Consecutive levels whose table gradients one ``scatter_add_`` call computes together
+    (one level per intra-op thread)."""
+    per_level = (n << config.in_dim) * (8 + torch.finfo(acc).bits // 8)
+    size = max(1, min(torch.get_num_threads(), SCATTER_GROUP_BYTES // max(per_level, 1)))
+    levels = list(range(config.n_levels))
+    return [levels[i : i + size] for i in range(0, len(levels), size)]
+
+
+def _scatter_levels(
+    grad_table: torch.Tensor,
+    levels: list[HashGridLevel],
+    indices: list[torch.Tensor],
+    weights: list[torch.Tensor],
+    g: list[torch.Tensor],
+) -> None:
+    """``grad_table[offset_l + index_l, f] += weight_l * g_l[f]`` for a group of levels.
+
+    ``grad_table [n_rows, F]`` (zeros where the group writes), ``indices``/``weights``
+    ``[C, N]`` and ``g`` ``[F, N]`` per level. The group's levels are the rows of one
+    ``scatter_add_`` along dim 1, which runs its rows in parallel (a 1-D ``index_add_`` or
+    ``scatter_add_`` is a serial loop on the CPU). Hashed levels have equal sizes and adjacent
+    rows, so their rows are a view of ``grad_table``; others scatter into a padded buffer that
+    is copied back.
+    """
+    count, feats = len(levels), grad_table.shape[1]
+    entries = indices[0].numel()
+    width = max(lv.size for lv in levels)
+    first = levels[0].offset
+    adjacent = all(
+        lv.size == width and lv.offset == first + j * width for j, lv in enumerate(levels)
+    )
+    if adjacent:
+        target = grad_table[first : first + count * width].view(count, width, feats)
+    else:
+        target = grad_table.new_zeros(count, width, feats)
+    rows = torch.empty(count, entries, dtype=torch.int64, device=grad_table.device)
+    for j, index in enumerate(indices):
+        rows[j].view(index.shape).copy_(index)
+    values = torch.empty(count, entries, dtype=grad_table.dtype, device=grad_table.device)
+    for f in range(feats):
+        for j, weight in enumerate(weights):
+            torch.mul(weight, g[j][f], out=values[j].view(weight.shape))
+        target[..., f].scatter_add_(1, rows, values)
+    if not adjacent:
+        for j, lv in enumerate(levels):
+            grad_table[lv.offset : lv.offset + lv.size] = target[j, : lv.size]
 
 
 def hashgrid_encode_autograd(
@@ -511,28 +682,47 @@ def _hashgrid_backward(
         torch.zeros(config.n_rows, feats, dtype=acc, device=x.device) if need_params else None
     )
     grad_xt: torch.Tensor | None = None
-    for i, level in enumerate(config.levels):
-        if weights is not None and indices is not None and not need_x and not differentiable:
-            derivs: list[torch.Tensor] = []
-            index, weight = indices[i], weights[i]  # the forward's, as they were
-        else:
-            known = indices[i] if indices is not None else None
-            index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
-        flat = index.reshape(-1)
-        rows = slice(level.offset, level.offset + level.size)
-        if grad_table is not None:
-            for f in range(feats):
-                grad_table[rows, f].index_add_(0, flat, (weight * g[i, f]).reshape(-1))
-        if need_x:
-            if differentiable:
-                vals = table[rows].index_select(0, flat).view(index.shape[0], n, feats).to(acc)
+    all_levels = config.levels
+    for group in _level_groups(config, n, acc):
+        group_indices: list[torch.Tensor] = []
+        group_weights: list[torch.Tensor] = []
+        for i in group:
+            level = all_levels[i]
+            if weights is not None and indices is not None and not need_x and not differentiable:
+                derivs: list[torch.Tensor] = []
+                index, weight = indices[i], weights[i]  # the forward's, as they were
             else:
-                vals = _gather_rows(table[rows], index).to(acc)
-            gv = vals[..., 0] * g[i, 0]
-            for f in range(1, feats):
-                gv = gv + vals[..., f] * g[i, f]
-            level_grad = torch.stack([(dw * gv).sum(0) for dw in derivs])  # [D, N]
-            grad_xt = level_grad if grad_xt is None else grad_xt + level_grad
+                known = indices[i] if indices is not None else None
+                index, weight, derivs = _corner_geometry(xt, level, config, need_x, index=known)
+            rows = slice(level.offset, level.offset + level.size)
+            if grad_table is not None:
+                if differentiable:  # the graph of this backward is recorded: index_add_
+                    flat = index.reshape(-1)
+                    for f in range(feats):
+                        grad_table[rows, f].index_add_(0, flat, (weight * g[i, f]).reshape(-1))
+                else:
+                    group_indices.append(index)
+                    group_weights.append(weight)
+            if need_x:
+                if differentiable:
+                    flat = index.reshape(-1)
+                    vals = table[rows].index_select(0, flat).view(index.shape[0], n, feats)
+                    vals = vals.to(acc)
+                else:
+                    vals = _gather_rows(table[rows], index).to(acc)
+                gv = vals[..., 0] * g[i, 0]
+                for f in range(1, feats):
+                    gv = gv + vals[..., f] * g[i, f]
+                level_grad = torch.stack([(dw * gv).sum(0) for dw in derivs])  # [D, N]
+                grad_xt = level_grad if grad_xt is None else grad_xt + level_grad
+        if grad_table is not None and group_indices:
+            _scatter_levels(
+                grad_table,
+                [all_levels[i] for i in group],
+                group_indices,
+                group_weights,
+                [g[i] for i in group],
+            )
     gx = grad_xt.t().to(x.dtype) if grad_xt is not None else None
     gp = grad_table.view(-1).to(params.dtype) if grad_table is not None else None
     return gx, gp

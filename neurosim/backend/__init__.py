@@ -4,6 +4,7 @@
 """
 
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
+from neurosim.backend.debug import debug_checks, debug_enabled, set_debug_checks
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
 from neurosim.backend.errors import BackendUnavailableError, InputError, NeurosimError
 from neurosim.backend.grad import (
@@ -21,6 +22,7 @@ from neurosim.backend.registry import (
     compile_backend,
     kernels,
     module_missing,
+    numba_backend,
     triton_available,
     triton_backend,
 )
@@ -44,15 +46,19 @@ __all__ = [
     "check_tensor",
     "compile_available",
     "compile_backend",
+    "debug_checks",
+    "debug_enabled",
     "has_grad_transforms",
     "is_finite",
     "kernels",
     "module_missing",
+    "numba_backend",
     "register_grad_transform",
     "resolve_device",
     "resolve_dtype",
     "seed_everything",
     "seeded",
+    "set_debug_checks",
     "set_deterministic",
     "triton_available",
     "triton_backend",
