@@ -277,9 +277,10 @@ class SDRSampler(nn.Module):
     indices. The generator's state is part of ``state_dict`` (``generator_state``), so a
     restored sampler continues the same sequence.
 
-    >>> s = SDRSampler(2048, 40, seed=0)
-    >>> s(5).sum(1).tolist()
-    [40, 40, 40, 40, 40]
+    Examples:
+        >>> s = SDRSampler(2048, 40, seed=0)
+        >>> s(5).sum(1).tolist()
+        [40, 40, 40, 40, 40]
     """
 
     def __init__(

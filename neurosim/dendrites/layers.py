@@ -229,9 +229,9 @@ class SpikingDendriticLayer(_DendriticWeights):
     (:func:`neurosim.functional.dendrites.kwta_lif_step`).
 
     Args:
-        in_features, out_features, num_segments, context_features, weight_density,
-            segment_density, gating, bias, path, generator, input_density, context_density:
-            as :class:`DendriticLayer`.
+        in_features, out_features, num_segments, context_features: as :class:`DendriticLayer`.
+        weight_density, segment_density, gating, bias, path, generator: as :class:`DendriticLayer`.
+        input_density, context_density: as :class:`DendriticLayer`.
         k / kw_density: units allowed to fire per step (``None`` for both: all ``N``).
         boost_strength, boost_strength_factor, duty_cycle_period: boosting of the choice of
             winners; the duty cycle counts each (step, input) as one input.

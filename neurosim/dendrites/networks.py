@@ -133,10 +133,11 @@ class SpikingDendriticMLP(nn.Module):
     their current and k-WTA over membranes, a linear head on the last layer's spike rate.
 
     Args:
-        input_size, hidden_sizes, output_size, num_segments, context_size, kw_density,
-            weight_density, segment_density, gating, boost_strength, boost_strength_factor,
-            duty_cycle_period, generator, context_density: as :class:`DendriticMLP`
-            (``kw_density=None`` lets every neuron fire).
+        input_size, hidden_sizes, output_size, num_segments, context_size: as :class:`DendriticMLP`.
+        kw_density: fraction of neurons allowed to fire per step (``None``: every neuron).
+        weight_density, segment_density, gating, generator: as :class:`DendriticMLP`.
+        boost_strength, boost_strength_factor, duty_cycle_period: as :class:`DendriticMLP`.
+        context_density: as :class:`DendriticMLP`.
         time_steps: simulation steps ``T`` per input.
         beta, threshold, surrogate: LIF neurons (immediate subtract reset).
         input_gain: scales the first layer's current (pixels are ~0..3 after normalisation).

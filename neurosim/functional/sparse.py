@@ -64,8 +64,8 @@ def kwta(x: torch.Tensor, k: int, boost: torch.Tensor | None = None) -> torch.Te
         ``[..., N]``: ``x`` at the ``k`` winners of each row, zero elsewhere.
 
     Example:
-        >>> kwta(torch.tensor([[0.1, 0.9, 0.5, 0.3]]), 2).tolist()
-        [[0.0, 0.8999999761581543, 0.5, 0.0]]
+        >>> kwta(torch.tensor([[0.1, 0.9, 0.5, 0.25]]), 2).tolist()
+        [[0.0, 0.8999999761581421, 0.5, 0.0]]
     """
     check_tensor(x, "k-WTA input x [..., N]", min_ndim=1, finite=False)
     k = _check_k(k, x.shape[-1])
@@ -98,8 +98,9 @@ def boost_factors(
 ) -> torch.Tensor:
     """``exp(strength * (target_density - duty_cycle))``: above 1 for units that win too rarely.
 
-    >>> boost_factors(torch.tensor([0.0, 0.1, 0.2]), 0.1, 10.0).tolist()  # e^1, e^0, e^-1
-    [2.7182817459106445, 1.0, 0.3678794503211975]
+    Examples:
+        >>> boost_factors(torch.tensor([0.0, 0.1, 0.2]), 0.1, 10.0).tolist()  # e^1, e^0, e^-1
+        [2.7182817459106445, 1.0, 0.3678794503211975]
     """
     return torch.exp(strength * (target_density - duty_cycle))
 
@@ -369,9 +370,10 @@ def sample_sdrs(
 ) -> torch.Tensor:  # fmt: skip
     """``[batch, n]`` random SDRs with exactly ``a`` ones per row (see :func:`sample_sdr_indices`).
 
-    >>> g = torch.Generator().manual_seed(0)
-    >>> sample_sdrs(3, 10, 4, generator=g).sum(1).tolist()
-    [4, 4, 4]
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> sample_sdrs(3, 10, 4, generator=g).sum(1).tolist()
+        [4, 4, 4]
     """
     idx = sample_sdr_indices(batch, n, a, generator=generator, device=device)
     out = torch.zeros(batch, n, dtype=torch.bool, device=idx.device)

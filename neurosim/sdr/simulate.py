@@ -158,8 +158,9 @@ def binomial_interval(
 ) -> tuple[float, float]:
     """Wilson score interval of a binomial rate ``successes / trials`` at ``confidence``.
 
-    >>> [round(x, 4) for x in binomial_interval(50, 100, 0.95)]
-    [0.4038, 0.5962]
+    Examples:
+        >>> [round(x, 4) for x in binomial_interval(50, 100, 0.95)]
+        [0.4038, 0.5962]
     """
     if trials < 1 or not 0 <= successes <= trials:
         raise InputError(

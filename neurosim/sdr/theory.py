@@ -99,8 +99,9 @@ def overlap_set_size(n: int, w: int, a: int, b: int) -> int:
     """``|Omega(n, w, a, b)| = C(w, b) C(n - w, a - b)``: patterns of ``a`` active cells out of
     ``n`` that share exactly ``b`` cells with a fixed set of ``w`` cells (0 when impossible).
 
-    >>> overlap_set_size(4, 2, 2, 1)   # {0,1} vs 2-subsets of 4 cells: 02 03 12 13
-    4
+    Examples:
+        >>> overlap_set_size(4, 2, 2, 1)   # {0,1} vs 2-subsets of 4 cells: 02 03 12 13
+        4
     """
     n, a, w = _check_nas(n, a, w)
     b = _int(b, "b (overlap)")
@@ -136,8 +137,9 @@ def false_match_probability(n: int, a: int, s: int, theta: int) -> float:
     Exact to the last bit of the float (one rounding of an exact ratio); values below ~1e-308
     underflow, use :func:`log10_false_match_probability` there.
 
-    >>> f"{false_match_probability(10000, 300, 24, 12):.3g}"
-    '8.38e-13'
+    Examples:
+        >>> f"{false_match_probability(10000, 300, 24, 12):.3g}"
+        '8.38e-13'
     """
     return _to_float(false_match_exact(n, a, s, theta))
 
@@ -192,8 +194,9 @@ def false_negative_probability(
     """Probability that the stored pattern, with ``v`` of its ``a`` cells replaced (or a
     fraction ``noise``), leaves fewer than ``theta`` of the segment's ``s`` synapses active.
 
-    >>> f"{false_negative_probability(128, 30, 12, noise=0.5):.3g}"
-    '0.0717'
+    Examples:
+        >>> f"{false_negative_probability(128, 30, 12, noise=0.5):.3g}"
+        '0.0717'
     """
     return _to_float(false_negative_exact(a, s, theta, noise_cells(a, v=v, noise=noise)))
 
@@ -300,8 +303,9 @@ def union_size(n: int, s: int, m: int) -> float:
     """Expected number of distinct synapses ``s_M = n (1 - (1 - s/n)^M)`` after storing ``M``
     random ``s``-subsets of ``n`` cells on one segment.
 
-    >>> union_size(1000, 20, 1), round(union_size(1000, 20, 2), 6)   # 20, 40 - 20*20/1000
-    (20.0, 39.6)
+    Examples:
+        >>> round(union_size(1000, 20, 1), 9), round(union_size(1000, 20, 2), 9)  # 40 - 20*20/1000
+        (20.0, 39.6)
     """
     n, s = _int(n, "n (cells)"), _int(s, "s (synapses)")
     m = _int(m, "M (patterns)")
