@@ -344,7 +344,7 @@ class ActiveDendrites(Experiment[ActiveDendritesConfig]):
         loss = F.cross_entropy(logits.float(), y)
         return loss, {"batch_accuracy": (logits.detach().argmax(1) == y).float().mean()}
 
-    def step(self, step: int) -> dict[str, float]:
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         """One training step of the current (seed, method, task); task ends evaluate."""
         c = self.config
         seed_i, method_i, task, local = self._position(step)
