@@ -13,7 +13,18 @@ from typing import Any
 from neurosim import backend, functional
 from neurosim._version import __version__
 
-_LAZY = ("neurons", "datasets", "interop", "monitors", "metrics", "plasticity", "place")
+_LAZY = (
+    "neurons",
+    "datasets",
+    "interop",
+    "monitors",
+    "metrics",
+    "plasticity",
+    "place",
+    "sparse",
+    "sdr",
+    "dendrites",
+)
 
 __all__ = ["__version__", "backend", "functional", *_LAZY]
 
