@@ -71,8 +71,15 @@ def _check_dt(dt: float | None) -> None:
         raise InputError(f"dt must be a positive step duration in ms, got {dt!r}")
 
 
-def _time_label(dt: float | None) -> str:
-    return "time step" if dt is None else "time (ms)"
+def _time_axis(axes: Axes, dt: float | None) -> None:
+    """Label the x axis ``time step`` (integer ticks) or ``time (ms)``."""
+    if dt is None:
+        from matplotlib.ticker import MaxNLocator
+
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel("time step")
+    else:
+        axes.set_xlabel("time (ms)")
 
 
 def series_colours(n: int) -> list[Any]:
@@ -123,7 +130,7 @@ def plot_spike_raster(
     axes.scatter(t * step, n, s=marker_size, c=PALETTE[0], marker="|", linewidths=1.2)
     axes.set_xlim(-0.5 * step, (n_steps - 0.5) * step)
     axes.set_ylim(-0.5, n_neurons - 0.5)
-    axes.set_xlabel(_time_label(dt))
+    _time_axis(axes, dt)
     axes.set_ylabel("neuron index")
     axes.set_title(title or f"spike raster ({t.size} spikes, {n_neurons} neurons)")
     return fig
@@ -178,7 +185,7 @@ def plot_membrane_traces(
             axes.plot(time[hit], arr[hit, n], "o", ms=3, color=colour)
     if threshold is not None:
         axes.axhline(threshold, ls="--", c="grey", lw=0.8, label="threshold")
-    axes.set_xlabel(_time_label(dt))
+    _time_axis(axes, dt)
     axes.set_ylabel(f"membrane potential ({v_unit})")
     axes.set_title(title or "membrane traces")
     axes.grid(alpha=0.3)
