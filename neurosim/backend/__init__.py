@@ -22,6 +22,7 @@ from neurosim.backend.registry import (
     compile_backend,
     kernels,
     module_missing,
+    numba_backend,
     triton_available,
     triton_backend,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "is_finite",
     "kernels",
     "module_missing",
+    "numba_backend",
     "register_grad_transform",
     "resolve_device",
     "resolve_dtype",

@@ -116,6 +116,21 @@ def triton_backend(load: Callable[[], Fn]) -> Backend:
     )
 
 
+def numba_backend(load: Callable[[], Fn]) -> Backend:
+    """The ``numba`` backend with the shared policy: compiled CPU loops (one pass over memory for
+    the forward and one for the backward), the ``auto`` choice on the CPU where numba imports;
+    never used for other devices. The first call of a dtype compiles (seconds; numba caches the
+    machine code on disk for later processes)."""
+    return Backend(
+        "numba",
+        load,
+        devices=frozenset({"cpu"}),
+        auto_devices=frozenset({"cpu"}),
+        priority=8,
+        available=module_missing("numba", "install numba: pip install 'numba>=0.60'"),
+    )
+
+
 @dataclass
 class Operation:
     """An operation: its reference maths, its input checks and what the contract test needs.
@@ -209,14 +224,13 @@ class KernelRegistry:
     def availability(self, op_name: str, device: torch.device) -> dict[str, str | None]:
         """``backend -> None`` when usable on ``device``, else the reason it is not."""
         op = self.operation(op_name)
-        out: dict[str, str | None] = {}
-        for name in self.backends(op_name):
-            backend = op.backends[name]
-            if device.type not in backend.devices:
-                out[name] = f"runs on {sorted(backend.devices)}, not on {device.type}"
-            else:
-                out[name] = backend.available(device)
-        return out
+        return {name: self._status(op.backends[name], device) for name in self.backends(op_name)}
+
+    @staticmethod
+    def _status(backend: Backend, device: torch.device) -> str | None:
+        if device.type not in backend.devices:
+            return f"runs on {sorted(backend.devices)}, not on {device.type}"
+        return backend.available(device)
 
     # resolution -------------------------------------------------------------------------
     def _load(self, op: Operation, backend: Backend) -> Fn:
@@ -232,23 +246,33 @@ class KernelRegistry:
         type; any other name must be available, else :class:`BackendUnavailableError` says why.
         """
         op = self.operation(op_name)
-        status = self.availability(op_name, device)
         if backend == "auto":
+            # candidates in priority order; availability is checked only for backends that auto
+            # may pick on this device (checking imports optional packages, e.g. torch._dynamo)
+            skipped: dict[str, str] = {}
             for name in self.backends(op_name):
                 candidate = op.backends[name]
-                if status[name] is None and device.type in candidate.auto_devices:
-                    try:
-                        fn = self._load(op, candidate)
-                    except Exception as exc:
-                        log.warning("backend %r for %r failed to load: %s", name, op_name, exc)
-                        continue
-                    skipped = {k: v for k, v in status.items() if v is not None}
-                    reason = f"auto picked {name!r} for {op_name!r} on {device}" + (
-                        f" (unavailable: {skipped})" if skipped else ""
-                    )
-                    log.info(reason)
-                    return Selection(op_name, name, fn, reason)
-            raise BackendUnavailableError(f"no backend of {op_name!r} runs on {device}: {status}")
+                if device.type not in candidate.auto_devices:
+                    continue
+                reason_not = self._status(candidate, device)
+                if reason_not is not None:
+                    skipped[name] = reason_not
+                    continue
+                try:
+                    fn = self._load(op, candidate)
+                except Exception as exc:
+                    log.warning("backend %r for %r failed to load: %s", name, op_name, exc)
+                    skipped[name] = f"failed to load: {type(exc).__name__}: {exc}"
+                    continue
+                reason = f"auto picked {name!r} for {op_name!r} on {device}" + (
+                    f" (unavailable: {skipped})" if skipped else ""
+                )
+                log.info(reason)
+                return Selection(op_name, name, fn, reason)
+            raise BackendUnavailableError(
+                f"no backend of {op_name!r} runs on {device}: {self.availability(op_name, device)}"
+            )
+        status = self.availability(op_name, device)
         if backend not in op.backends:
             raise InputError(
                 f"operation {op_name!r} has no backend {backend!r}; "

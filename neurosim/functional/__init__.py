@@ -17,6 +17,7 @@ from neurosim.functional.lif import (
     lif_step,
 )
 from neurosim.functional.scan import leaky_scan, leaky_scan_doubling, leaky_scan_reference
+from neurosim.functional.scan_ops import ScanOperation, ScanSpec, register_scan
 from neurosim.functional.surrogate import SURROGATES, Surrogate, spike, surrogate_derivative
 from neurosim.functional.synaptic import (
     SynapticParameters,
@@ -36,6 +37,8 @@ __all__ = [
     "LIParameters",
     "LIState",
     "NeuronSequence",
+    "ScanOperation",
+    "ScanSpec",
     "Surrogate",
     "SynapticParameters",
     "SynapticState",
@@ -51,6 +54,7 @@ __all__ = [
     "lif_multi_step",
     "lif_scan_reference",
     "lif_step",
+    "register_scan",
     "spike",
     "surrogate_derivative",
     "synaptic_multi_step",

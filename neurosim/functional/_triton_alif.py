@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from neurosim.functional._triton_lif import _acc, _surrogate
-from neurosim.functional.lif import RESETS, compute_dtype
+from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 128

@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from neurosim.functional.lif import RESETS, compute_dtype
+from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 128
@@ -43,6 +43,7 @@ def _lif_fwd(
     N,
     RESET: tl.constexpr,
     DELAYED: tl.constexpr,
+    PENDING: tl.constexpr,
     STORE_H: tl.constexpr,
     BLOCK_N: tl.constexpr,
     ACC: tl.constexpr,
@@ -67,9 +68,15 @@ def _lif_fwd(
             v = h
         else:
             h = b * v + x
+            if PENDING:
+                r = (v - th > 0).to(ACC)
+                h = h - th * r
             s = (h - th > 0).to(ACC)
             if RESET == 0:
-                v = h - th * s
+                if PENDING:
+                    v = h - th * (s - r)
+                else:
+                    v = h - th * s
             elif RESET == 1:
                 v = h * (1.0 - s)
             else:
@@ -103,6 +110,7 @@ def _lif_bwd(
     gv_ptr,
     h_ptr,
     s_ptr,
+    v_ptr,
     v0_ptr,
     b_ptr,
     th_ptr,
@@ -115,6 +123,7 @@ def _lif_bwd(
     N,
     RESET: tl.constexpr,
     DELAYED: tl.constexpr,
+    PENDING: tl.constexpr,
     DETACH: tl.constexpr,
     SURR: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -141,6 +150,8 @@ def _lif_bwd(
         sp = tl.load(s_ptr + tp * N + offs, mask=mask, other=0.0).to(ACC)
         if DELAYED:
             vp = hp
+        elif PENDING:
+            vp = tl.load(v_ptr + tp * N + offs, mask=mask, other=0.0).to(ACC)
         else:
             if RESET == 0:
                 vp = hp - th * sp
@@ -174,6 +185,8 @@ def _lif_bwd(
                     gst = gs - g * th
                 dx = g + gst * sg
                 dth_t = -g * s - gst * sg
+                if PENDING:
+                    dth_t = dth_t - gst * sg * (v_prev - th > 0).to(ACC)
             elif RESET == 1:
                 if DETACH:
                     gst = gs
@@ -204,6 +217,7 @@ class _LIFScanTriton(torch.autograd.Function):
         reset: str,
         delayed: bool,
         detach_reset: bool,
+        pending: bool,
         surrogate: str,
         slope: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,19 +237,20 @@ class _LIFScanTriton(torch.autograd.Function):
         grid = (triton.cdiv(feat, BLOCK),)
         _lif_fwd[grid](
             xf, v0f, b, th, spikes, mems, hs, steps, feat,
-            RESET=RESETS.index(reset), DELAYED=bool(delayed), STORE_H=store_h,
+            RESET=RESETS.index(reset), DELAYED=bool(delayed), PENDING=bool(pending), STORE_H=store_h,
             BLOCK_N=BLOCK, ACC=_acc(x.dtype),
         )  # fmt: skip
-        ctx.save_for_backward(hs, spikes, v0f, b, th)
+        ctx.save_for_backward(hs, spikes, mems, v0f, b, th)
         ctx.meta = (x.shape, v0.dtype, beta.shape, beta.dtype, theta.shape, theta.dtype)
-        ctx.options = (reset, bool(delayed), bool(detach_reset), surrogate, float(slope))
+        ctx.options = (reset, bool(delayed), bool(pending), bool(detach_reset), surrogate,
+                       float(slope))  # fmt: skip
         return spikes.view(x.shape), mems.view(x.shape)
 
     @staticmethod
     def backward(ctx: Any, gs: torch.Tensor, gv: torch.Tensor) -> tuple[Any, ...]:
-        hs, spikes, v0f, b, th = ctx.saved_tensors
+        hs, spikes, mems, v0f, b, th = ctx.saved_tensors
         x_shape, v0_dtype, beta_shape, beta_dtype, theta_shape, theta_dtype = ctx.meta
-        reset, delayed, detach_reset, surrogate, slope = ctx.options
+        reset, delayed, pending, detach_reset, surrogate, slope = ctx.options
         steps, feat = hs.shape
         gsf = gs.contiguous().view(steps, feat)
         gvf = gv.contiguous().view(steps, feat)
@@ -246,8 +261,8 @@ class _LIFScanTriton(torch.autograd.Function):
         gth = torch.empty(feat, device=hs.device, dtype=acc)
         grid = (triton.cdiv(feat, BLOCK),)
         _lif_bwd[grid](
-            gsf, gvf, hs, spikes, v0f, b, th, gx, gv0, gb, gth, slope, steps, feat,
-            RESET=RESETS.index(reset), DELAYED=delayed, DETACH=detach_reset,
+            gsf, gvf, hs, spikes, mems, v0f, b, th, gx, gv0, gb, gth, slope, steps, feat,
+            RESET=RESETS.index(reset), DELAYED=delayed, PENDING=pending, DETACH=detach_reset,
             SURR=SURROGATES.index(surrogate), BLOCK_N=BLOCK, ACC=_acc(hs.dtype),
         )  # fmt: skip
         step_shape = x_shape[1:]
@@ -258,6 +273,7 @@ class _LIFScanTriton(torch.autograd.Function):
             gv0.view(step_shape).to(v0_dtype),
             g_beta if ctx.needs_input_grad[2] else None,
             g_theta if ctx.needs_input_grad[3] else None,
+            None,
             None,
             None,
             None,
@@ -274,11 +290,13 @@ def lif_scan_triton(
     reset: str = "subtract",
     delayed_reset: bool = False,
     detach_reset: bool = False,
+    pending_reset: bool = False,
     surrogate: str = "arctan",
     slope: float = 2.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Triton implementation of ``lif_scan``; same contract as the reference."""
     out: tuple[torch.Tensor, torch.Tensor] = _LIFScanTriton.apply(
-        x, v0, beta, threshold, reset, delayed_reset, detach_reset, surrogate, float(slope)
-    )
+        x, v0, beta, threshold, reset, delayed_reset, detach_reset, pending_reset, surrogate,
+        float(slope),
+    )  # fmt: skip
     return out

@@ -13,9 +13,11 @@ reset is immediate, as :mod:`neurosim.functional.lif` with ``delayed_reset=False
 reset removes the current threshold ``theta_t``. With ``adaptation = 0`` this is the LIF.
 
 State: membrane ``v`` and adaptation ``a``. Shapes: single step ``x [B, *F]``, multi-step
-``x [T, B, *F]``. The multi-step path is the kernel operation ``alif_scan`` (backends ``torch``:
-the autograd step loop, the reference; ``loop``: eager loop with a hand-written backward, the CPU
-default; ``compile``; ``triton``: forward and backward kernels, the CUDA default).
+``x [T, B, *F]``. The multi-step path is the kernel operation ``alif_scan``, built by the scan factory
+(:mod:`neurosim.functional.scan_ops`) from the step maths below (backends ``torch``: the autograd
+step loop, the reference; ``loop``: eager loop with a hand-written backward, the CPU default;
+``compile``; ``triton``: forward and backward kernels, the CUDA default). ``T = 0`` gives empty
+outputs and the unchanged state.
 
 Example: ``beta = 1``, ``threshold = 1``, ``adaptation = 1``, ``rho = 1`` and a constant input 1:
 spikes at steps 1, 3, 6 (strictly above a threshold that climbs 1, 2, 3).
@@ -28,25 +30,19 @@ from typing import Any, NamedTuple
 
 import torch
 
-from neurosim.backend import (
-    Backend,
-    InputError,
-    Operation,
-    check_tensor,
-    compile_backend,
-    kernels,
-    triton_backend,
-)
-from neurosim.functional.lif import (
+from neurosim.backend import InputError
+from neurosim.functional.common import (
     RESETS,
     NeuronSequence,
     ParamValue,
-    check_finite,
+    as_tensor,
+    check_input,
     check_option,
     check_parameter,
     check_state_shape,
-    compute_dtype,
+    step_zeros,
 )
+from neurosim.functional.scan_ops import ScanSpec, register_scan
 from neurosim.functional.surrogate import (
     DEFAULT_SURROGATE,
     SURROGATES,
@@ -114,15 +110,9 @@ def _check(p: object, x: torch.Tensor, shape: torch.Size) -> ALIFParameters:
     return p
 
 
-def _tensor(value: ParamValue, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.to(x.dtype)
-    return torch.tensor(float(value), dtype=x.dtype, device=x.device)
-
-
 def _step(x: torch.Tensor, st: ALIFState, p: ALIFParameters) -> tuple[torch.Tensor, ALIFState]:
-    beta, theta0 = _tensor(p.beta, x), _tensor(p.threshold, x)
-    rho, kappa = _tensor(p.rho, x), _tensor(p.adaptation, x)
+    beta, theta0 = as_tensor(p.beta, x), as_tensor(p.threshold, x)
+    rho, kappa = as_tensor(p.rho, x), as_tensor(p.adaptation, x)
     h = beta * st.v + x
     theta = theta0 + kappa * st.a
     s = spike(h - theta, p.surrogate)
@@ -137,9 +127,8 @@ def _step(x: torch.Tensor, st: ALIFState, p: ALIFParameters) -> tuple[torch.Tens
 
 
 def _state(state: object, x: torch.Tensor, multi_step: bool) -> ALIFState:
-    step = x[0] if multi_step else x
     if state is None:
-        return ALIFState.zeros_like(step)
+        return ALIFState.zeros_like(step_zeros(x, multi_step=multi_step))
     if not isinstance(state, ALIFState):
         raise InputError(f"ALIF state must be an ALIFState, got {type(state).__name__}")
     check_state_shape(state.v, "ALIF state v", x, multi_step=multi_step)
@@ -151,78 +140,44 @@ def alif_step(
     x: torch.Tensor, state: ALIFState | None, p: ALIFParameters = DEFAULT_ALIF
 ) -> tuple[torch.Tensor, ALIFState]:
     """One ALIF step (see the module docstring). Returns ``(spikes [B, *F], ALIFState)``."""
-    check_tensor(x, "ALIF input x [B, *F]", min_ndim=1)
+    check_input(x, "ALIF input x [B, *F]", multi_step=False)
     _check(p, x, x.shape)
     return _step(x, _state(state, x, False), p)
 
 
 # --------------------------------------------------------------------------------------------
-# the alif_scan operation
+# the alif_scan operation: the step maths the scan factory builds every backend from
+
+Tensors = tuple[torch.Tensor, ...]
 
 
-def validate_alif_scan(
+def _initial(states: Tensors, params: Tensors, **_: Any) -> Tensors:
+    v0, a0 = states
+    return (torch.zeros_like(v0), v0, a0)
+
+
+def _reference_step(
     x: torch.Tensor,
-    v0: torch.Tensor,
-    a0: torch.Tensor,
-    beta: torch.Tensor,
-    threshold: torch.Tensor,
-    rho: torch.Tensor,
-    adaptation: torch.Tensor,
-    reset: str = "subtract",
-    detach_reset: bool = False,
-    surrogate: str = "arctan",
-    slope: float = 2.0,
-) -> None:
-    """Check the arguments of the ``alif_scan`` operation."""
-    check_tensor(x, "alif_scan input x [T, B, *F]", min_ndim=2, finite=False)
-    check_finite(x, "alif_scan input x [T, B, *F]")
-    check_state_shape(v0, "alif_scan initial membrane v0", x, multi_step=True)
-    check_state_shape(a0, "alif_scan initial adaptation a0", x, multi_step=True)
-    for name, value in (("beta", beta), ("threshold", threshold), ("rho", rho),
-                        ("adaptation", adaptation)):  # fmt: skip
-        check_parameter(value, f"alif_scan {name}", x.shape[1:], x.device)
-    check_option(reset, "alif_scan reset", RESETS)
-    check_option(surrogate, "alif_scan surrogate", SURROGATES)
-    check_surrogate(Surrogate(surrogate, slope), "alif_scan surrogate")
-
-
-def alif_scan_reference(
-    x: torch.Tensor,
-    v0: torch.Tensor,
-    a0: torch.Tensor,
-    beta: torch.Tensor,
-    threshold: torch.Tensor,
-    rho: torch.Tensor,
-    adaptation: torch.Tensor,
-    reset: str = "subtract",
-    detach_reset: bool = False,
-    surrogate: str = "arctan",
-    slope: float = 2.0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Reference: the ALIF step under autograd ``T`` times. Returns ``(S, v, a)`` ``[T, B, *F]``."""
-    p = ALIFParameters(beta, threshold, rho, adaptation, reset, detach_reset,
-                       Surrogate(surrogate, slope))  # fmt: skip
-    st = ALIFState(v0.to(x.dtype), a0.to(x.dtype))
-    spikes, mems, adapt = [], [], []
-    for t in range(x.shape[0]):
-        s, st = _step(x[t], st, p)
-        spikes.append(s)
-        mems.append(st.v)
-        adapt.append(st.a)
-    return torch.stack(spikes), torch.stack(mems), torch.stack(adapt)
+    prev: Tensors,
+    params: Tensors,
+    *,
+    reset: str,
+    detach_reset: bool,
+    surrogate: str,
+    slope: float,
+) -> Tensors:
+    beta, theta0, rho, kappa = params
+    p = ALIFParameters(beta, theta0, rho, kappa, reset, detach_reset, Surrogate(surrogate, slope))
+    s, st = _step(x, ALIFState(prev[1], prev[2]), p)
+    return s, st.v, st.a
 
 
 def alif_forward_step(
-    x: torch.Tensor,
-    v: torch.Tensor,
-    a: torch.Tensor,
-    beta: torch.Tensor,
-    theta0: torch.Tensor,
-    rho: torch.Tensor,
-    kappa: torch.Tensor,
-    reset: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward step without autograd: ``(S_t, h_t, v_t, a_t)``."""
+    x: torch.Tensor, prev: Tensors, params: Tensors, *, reset: str, **options: Any
+) -> tuple[Tensors, Tensors]:
+    """One forward step without autograd: ``((S_t, v_t, a_t), (h_t,))``."""
+    v, a = prev[1], prev[2]
+    beta, theta0, rho, kappa = params
     h = beta * v + x
     theta = theta0 + kappa * a
     s = (h - theta > 0).to(x.dtype)
@@ -232,34 +187,30 @@ def alif_forward_step(
         v = h * (1 - s)
     else:
         v = h
-    return s, h, v, rho * a + s
+    return (s, v, rho * a + s), (h,)
 
 
 def alif_backward_step(
-    carry_v: torch.Tensor,
-    carry_a: torch.Tensor,
-    gs: torch.Tensor,
-    gv: torch.Tensor,
-    ga: torch.Tensor,
-    h: torch.Tensor,
-    s: torch.Tensor,
-    v_prev: torch.Tensor,
-    a_prev: torch.Tensor,
-    beta: torch.Tensor,
-    theta0: torch.Tensor,
-    rho: torch.Tensor,
-    kappa: torch.Tensor,
+    grads: Tensors,
+    outs: Tensors,
+    saved: Tensors,
+    prev: Tensors,
+    params: Tensors,
+    *,
     reset: str,
     detach_reset: bool,
     surrogate: str,
     slope: float,
-) -> tuple[torch.Tensor, ...]:
-    """One backward step. Returns ``(dx_t, dL/dv_{t-1}, dL/da_{t-1}, dbeta_t, dtheta0_t,
-    drho_t, dkappa_t)``; ``carry_*`` are the gradients arriving from later steps."""
+) -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...], Tensors]:
+    """One backward step: ``(dx_t, (None, dL/dv_{t-1}, dL/da_{t-1}), (dbeta_t, dtheta0_t,
+    drho_t, dkappa_t))``; ``grads`` are the total gradients of ``(S_t, v_t, a_t)``."""
+    gs, g_v, g_a = grads
+    s = outs[0]
+    (h,) = saved
+    _, v_prev, a_prev = prev
+    beta, theta0, rho, kappa = params
     theta = theta0 + kappa * a_prev
     sg = surrogate_derivative(h - theta, surrogate, slope)
-    g_v = gv + carry_v
-    g_a = ga + carry_a
     if reset == "subtract":
         gs_tot = gs + g_a if detach_reset else gs + g_a - g_v * theta
         dh = g_v + gs_tot * sg
@@ -273,105 +224,15 @@ def alif_backward_step(
         dh = g_v + gs_tot * sg
         dtheta = -gs_tot * sg
     back_a = g_a * rho + dtheta * kappa
-    return dh, dh * beta, back_a, dh * v_prev, dtheta, g_a * a_prev, dtheta * a_prev
+    return dh, (None, dh * beta, back_a), (dh * v_prev, dtheta, g_a * a_prev, dtheta * a_prev)
 
 
-def _loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> type:
-    class _ALIFScanLoop(torch.autograd.Function):
-        @staticmethod
-        def forward(
-            ctx: Any,
-            x: torch.Tensor,
-            v0: torch.Tensor,
-            a0: torch.Tensor,
-            beta: torch.Tensor,
-            theta0: torch.Tensor,
-            rho: torch.Tensor,
-            kappa: torch.Tensor,
-            reset: str,
-            detach_reset: bool,
-            surrogate: str,
-            slope: float,
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            shape = x.shape[1:]
-            cd = compute_dtype(x.dtype)
-            params = [p.to(cd).expand(shape) for p in (beta, theta0, rho, kappa)]
-            v, a = v0.to(cd), a0.to(cd)
-            spikes, mems, adapt, hs = (torch.empty_like(x) for _ in range(4))
-            for t in range(x.shape[0]):
-                s, h, v, a = fwd(x[t].to(cd), v, a, *params, reset)
-                spikes[t], hs[t], mems[t], adapt[t] = s, h, v, a
-            ctx.save_for_backward(hs, spikes, mems, adapt, v0, a0, beta, theta0, rho, kappa)
-            ctx.options = (reset, detach_reset, surrogate, slope)
-            return spikes, mems, adapt
-
-        @staticmethod
-        def backward(
-            ctx: Any, gs: torch.Tensor, gv: torch.Tensor, ga: torch.Tensor
-        ) -> tuple[Any, ...]:
-            hs, spikes, mems, adapt, v0, a0, beta, theta0, rho, kappa = ctx.saved_tensors
-            reset, detach_reset, surrogate, slope = ctx.options
-            shape = hs.shape[1:]
-            cd = compute_dtype(hs.dtype)
-            params = [p.to(cd).expand(shape) for p in (beta, theta0, rho, kappa)]
-            zero = torch.zeros(shape, dtype=cd, device=hs.device)
-            carry_v, carry_a = zero, zero
-            sums = [zero.clone() for _ in range(4)]
-            gx = torch.empty_like(hs)
-            for t in range(hs.shape[0] - 1, -1, -1):
-                v_prev = mems[t - 1].to(cd) if t > 0 else v0.to(cd)
-                a_prev = adapt[t - 1].to(cd) if t > 0 else a0.to(cd)
-                dx, carry_v, carry_a, *grads = bwd(
-                    carry_v, carry_a, gs[t].to(cd), gv[t].to(cd), ga[t].to(cd), hs[t].to(cd),
-                    spikes[t].to(cd), v_prev, a_prev, *params, reset, detach_reset, surrogate,
-                    slope,
-                )  # fmt: skip
-                gx[t] = dx
-                for total, g in zip(sums, grads, strict=True):
-                    total += g
-            needs = ctx.needs_input_grad
-            out = [
-                total.sum_to_size(p.shape).to(p.dtype) if needs[3 + i] else None
-                for i, (total, p) in enumerate(zip(sums, (beta, theta0, rho, kappa), strict=True))
-            ]
-            return (gx, carry_v.to(v0.dtype), carry_a.to(a0.dtype), *out, None, None, None, None)
-
-    return _ALIFScanLoop
-
-
-def _loop_backend(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> Callable[..., Any]:
-    fn = _loop_function(fwd, bwd)
-
-    def run(
-        x: torch.Tensor,
-        v0: torch.Tensor,
-        a0: torch.Tensor,
-        beta: torch.Tensor,
-        threshold: torch.Tensor,
-        rho: torch.Tensor,
-        adaptation: torch.Tensor,
-        reset: str = "subtract",
-        detach_reset: bool = False,
-        surrogate: str = "arctan",
-        slope: float = 2.0,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = fn.apply(  # type: ignore[attr-defined]
-            x, v0, a0, beta, threshold, rho, adaptation, reset, detach_reset, surrogate,
-            float(slope),
-        )  # fmt: skip
-        return out
-
-    return run
-
-
-def _load_loop() -> Callable[..., Any]:
-    return _loop_backend(alif_forward_step, alif_backward_step)
-
-
-def _load_compile() -> Callable[..., Any]:
-    fwd = torch.compile(alif_forward_step, dynamic=False)
-    bwd = torch.compile(alif_backward_step, dynamic=False)
-    return _loop_backend(fwd, bwd)
+def _check_options(
+    *, reset: object, detach_reset: object, surrogate: object, slope: object
+) -> None:
+    check_option(reset, "alif_scan reset", RESETS)
+    check_option(surrogate, "alif_scan surrogate", SURROGATES)
+    check_surrogate(Surrogate(str(surrogate), slope), "alif_scan surrogate")  # type: ignore[arg-type]
 
 
 def _load_triton() -> Callable[..., Any]:
@@ -407,20 +268,33 @@ def _bad_inputs(device: torch.device) -> list[tuple[tuple[Any, ...], dict[str, A
     ]
 
 
-kernels.register(
-    Operation(
+ALIF_SCAN = register_scan(
+    ScanSpec(
         name="alif_scan",
-        reference=alif_scan_reference,
-        validate=validate_alif_scan,
+        states=("v0", "a0"),
+        params=("beta", "threshold", "rho", "adaptation"),
+        outputs=("spikes", "membrane", "adaptation"),
+        state_outputs=(1, 2),
+        options={"reset": "subtract", "detach_reset": False, "surrogate": "arctan", "slope": 2.0},
+        initial=_initial,
+        step=_reference_step,
+        forward_step=alif_forward_step,
+        backward_step=alif_backward_step,
+        check_options=_check_options,
         example=_example,
         bad_inputs=_bad_inputs,
-        grad_args=(0, 1, 2, 3, 4, 5, 6),
         doc="adaptive-threshold LIF over a time-major [T, B, *F] input: (spikes, v, a)",
+        triton=_load_triton,
     )
 )
-kernels.register_backend("alif_scan", Backend("loop", _load_loop, priority=5))
-kernels.register_backend("alif_scan", compile_backend(_load_compile))
-kernels.register_backend("alif_scan", triton_backend(_load_triton))
+
+
+def alif_scan_reference(*args: Any, **options: Any) -> tuple[torch.Tensor, ...]:
+    """Reference: the ALIF step under autograd ``T`` times. Returns ``(S, v, a)`` ``[T, B, *F]``."""
+    from neurosim.backend import kernels
+
+    out: tuple[torch.Tensor, ...] = kernels.operation("alif_scan").reference(*args, **options)
+    return out
 
 
 def alif_multi_step(
@@ -435,13 +309,14 @@ def alif_multi_step(
     Same results as :func:`alif_step` applied ``T`` times (tested, gradients included).
     Returns ``NeuronSequence(spikes, membrane, ALIFState)``.
     """
-    check_tensor(x, "ALIF input x [T, B, *F]", min_ndim=2, finite=False)
+    check_input(x, "ALIF input x [T, B, *F]", multi_step=True)
     _check(p, x, x.shape[1:])
     st = _state(state, x, True)
-    params = [_tensor(v, x) if not isinstance(v, torch.Tensor) else v
-              for v in (p.beta, p.threshold, p.rho, p.adaptation)]  # fmt: skip
-    spikes, mems, adapt = kernels.call(
-        "alif_scan", x, st.v, st.a, *params, reset=p.reset, detach_reset=bool(p.detach_reset),
-        surrogate=p.surrogate.name, slope=float(p.surrogate.slope), backend=backend,
+    params = tuple(v if isinstance(v, torch.Tensor) else as_tensor(v, x)
+                   for v in (p.beta, p.threshold, p.rho, p.adaptation))  # fmt: skip
+    (spikes, mems, _), (v, a) = ALIF_SCAN(
+        x, (st.v, st.a), params, backend=backend, reset=p.reset,
+        detach_reset=bool(p.detach_reset), surrogate=p.surrogate.name,
+        slope=float(p.surrogate.slope),
     )  # fmt: skip
-    return NeuronSequence(spikes, mems, ALIFState(mems[-1], adapt[-1]))
+    return NeuronSequence(spikes, mems, ALIFState(v, a))

@@ -34,8 +34,8 @@ from typing import NamedTuple
 
 import torch
 
-from neurosim.backend import InputError, check_tensor
-from neurosim.functional.lif import NeuronSequence, check_state_shape
+from neurosim.backend import InputError
+from neurosim.functional.common import NeuronSequence, check_input, check_state_shape, step_zeros
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate, spike
 
 
@@ -138,9 +138,8 @@ class ConductanceLIFState(NamedTuple):
 def _state(
     state: object, x: torch.Tensor, p: ConductanceLIFParameters, multi_step: bool
 ) -> ConductanceLIFState:
-    step = x[0] if multi_step else x
     if state is None:
-        return ConductanceLIFState.rest(step, p)
+        return ConductanceLIFState.rest(step_zeros(x, multi_step=multi_step), p)
     if not isinstance(state, ConductanceLIFState):
         raise InputError(
             f"ConductanceLIF state must be a ConductanceLIFState, got {type(state).__name__}"
@@ -181,9 +180,9 @@ def conductance_lif_step(
 
     Returns ``(spikes [B, *F], new_state)``.
     """
-    check_tensor(x_e, "ConductanceLIF excitatory input x_e [B, *F]", min_ndim=1)
+    check_input(x_e, "ConductanceLIF excitatory input x_e [B, *F]", multi_step=False)
     if x_i is not None:
-        check_tensor(x_i, "ConductanceLIF inhibitory input x_i [B, *F]", min_ndim=1)
+        check_input(x_i, "ConductanceLIF inhibitory input x_i [B, *F]", multi_step=False)
         check_state_shape(x_i, "ConductanceLIF inhibitory input x_i", x_e, multi_step=False)
     if not isinstance(p, ConductanceLIFParameters):
         raise InputError(f"expected ConductanceLIFParameters, got {type(p).__name__}")
@@ -198,10 +197,11 @@ def conductance_lif_multi_step(
     x_i: torch.Tensor | None = None,
 ) -> NeuronSequence:
     """The step over ``x_e [T, B, *F]`` (and optional ``x_i [T, B, *F]``); returns
-    ``NeuronSequence(spikes, membrane, ConductanceLIFState)``."""
-    check_tensor(x_e, "ConductanceLIF excitatory input x_e [T, B, *F]", min_ndim=2)
+    ``NeuronSequence(spikes, membrane, ConductanceLIFState)`` (``T = 0``: empty outputs and the
+    unchanged state)."""
+    check_input(x_e, "ConductanceLIF excitatory input x_e [T, B, *F]", multi_step=True)
     if x_i is not None:
-        check_tensor(x_i, "ConductanceLIF inhibitory input x_i [T, B, *F]", min_ndim=2)
+        check_input(x_i, "ConductanceLIF inhibitory input x_i [T, B, *F]", multi_step=True)
         if x_i.shape != x_e.shape:
             raise InputError(
                 f"ConductanceLIF x_i has shape {tuple(x_i.shape)} but x_e has {tuple(x_e.shape)}"
@@ -210,6 +210,8 @@ def conductance_lif_multi_step(
         raise InputError(f"expected ConductanceLIFParameters, got {type(p).__name__}")
     p.validate()
     st = _state(state, x_e, p, True)
+    if x_e.shape[0] == 0:
+        return NeuronSequence(x_e * 0, x_e * 0, st)
     spikes, mems = [], []
     for t in range(x_e.shape[0]):
         s, st = _step(x_e[t], None if x_i is None else x_i[t], st, p)

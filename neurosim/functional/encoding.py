@@ -7,6 +7,10 @@
   whose first layer integrates currents.
 
 All three are pure functions of their arguments (the random one takes an explicit generator).
+Shapes, dtypes and ``steps`` are always checked. The range check (``[0, 1]``) reads values, so
+for tensors on an accelerator it runs in debug mode only (:func:`neurosim.backend.debug_checks`,
+``NEUROSIM_DEBUG=1``: no host-device sync otherwise); CPU tensors are always range-checked (no
+device to wait for). NaN/inf are checked in debug mode, as everywhere in neurosim.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from __future__ import annotations
 import torch
 
 from neurosim.backend import InputError, check_tensor
+from neurosim.backend.debug import debug_enabled
+from neurosim.functional.common import check_finite
 
 
 def _check(x: torch.Tensor, steps: int, name: str) -> None:
-    check_tensor(x, f"{name} input x [*S]")
+    check_tensor(x, f"{name} input x [*S]", finite=False)
     if not isinstance(steps, int) or steps < 1:
         raise InputError(f"{name} steps must be a positive int, got {steps!r}")
-    if x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
+    check_finite(x, f"{name} input x [*S]")
+    read_values = debug_enabled() or x.device.type == "cpu"
+    if read_values and x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
         raise InputError(
             f"{name} input x must lie in [0, 1] (scale pixels by 1/255 first), "
             f"got range [{float(x.min()):.4g}, {float(x.max()):.4g}]"
@@ -66,7 +74,8 @@ def latency_encode(x: torch.Tensor, steps: int, *, threshold: float = 0.0) -> to
 
 def direct_encode(x: torch.Tensor, steps: int) -> torch.Tensor:
     """Direct (analog current) input: ``s_t = x`` for every step; ``[T, *S]`` (a view, no copy)."""
-    check_tensor(x, "direct_encode input x [*S]")
+    check_tensor(x, "direct_encode input x [*S]", finite=False)
+    check_finite(x, "direct_encode input x [*S]")
     if not isinstance(steps, int) or steps < 1:
         raise InputError(f"direct_encode steps must be a positive int, got {steps!r}")
     return x.unsqueeze(0).expand(steps, *x.shape)

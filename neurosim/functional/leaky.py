@@ -16,8 +16,16 @@ from typing import NamedTuple
 
 import torch
 
-from neurosim.backend import InputError, check_tensor
-from neurosim.functional.lif import NeuronSequence, ParamValue, check_parameter, check_state_shape
+from neurosim.backend import InputError
+from neurosim.functional.common import (
+    NeuronSequence,
+    ParamValue,
+    check_input,
+    check_parameter,
+    check_state_shape,
+    last_step,
+    step_zeros,
+)
 from neurosim.functional.scan import leaky_scan
 
 
@@ -58,7 +66,7 @@ def li_step(
     x: torch.Tensor, state: LIState | None, p: LIParameters = DEFAULT_LI
 ) -> tuple[torch.Tensor, LIState]:
     """One step ``v_t = beta v_{t-1} + x_t``; returns ``(v_t, LIState(v_t))``."""
-    check_tensor(x, "LI input x [B, *F]", min_ndim=1)
+    check_input(x, "LI input x [B, *F]", multi_step=False)
     beta = _beta(p, x, x.shape)
     if state is None:
         v = torch.zeros_like(x)
@@ -78,8 +86,9 @@ def li_multi_step(
     *,
     backend: str = "auto",
 ) -> NeuronSequence:
-    """Leaky integration over ``x [T, B, *F]``; returns ``NeuronSequence(v, v, LIState)``."""
-    check_tensor(x, "LI input x [T, B, *F]", min_ndim=2)
+    """Leaky integration over ``x [T, B, *F]``; returns ``NeuronSequence(v, v, LIState)``
+    (``T = 0``: empty outputs and the unchanged state)."""
+    check_input(x, "LI input x [T, B, *F]", multi_step=True)
     beta = _beta(p, x, x.shape[1:])
     v0 = None
     if state is not None:
@@ -88,4 +97,6 @@ def li_multi_step(
         check_state_shape(state.v, "LI state v", x, multi_step=True)
         v0 = state.v.to(x.dtype)
     v = leaky_scan(x, beta, v0, backend=backend)
-    return NeuronSequence(v, v, LIState(v[-1]))
+    return NeuronSequence(
+        v, v, LIState(last_step(v, step_zeros(x, multi_step=True) if v0 is None else v0))
+    )

@@ -3,15 +3,25 @@
 Discrete-time LIF with decay ``beta`` (``beta = exp(-dt / tau_mem)``), threshold ``theta`` and
 input current ``x_t`` (already multiplied by the synaptic weights). Two reset timings exist.
 
-**Immediate reset** (``delayed_reset=False``, the default; SpikingJelly/Norse style, and
-snnTorch's ``reset_delay=False`` while the membrane stays below twice the threshold, see
-:mod:`neurosim.neurons`):
+**Immediate reset** (``delayed_reset=False``, the default; SpikingJelly/Norse style):
 
 .. math::
     h_t = \\beta v_{t-1} + x_t, \\qquad S_t = H(h_t - \\theta), \\qquad
     v_t = \\begin{cases} h_t - \\theta S_t & \\text{subtract} \\\\
                          h_t (1 - S_t)      & \\text{zero} \\\\
                          h_t                & \\text{none} \\end{cases}
+
+**Pending reset** (``pending_reset=True``, subtract only; snnTorch's ``reset_delay=False``
+exactly): a membrane still above threshold after its subtraction (it was above ``2 theta``)
+leaves a pending reset ``R_t = H(v_{t-1} - \\theta)`` (no gradient) that is subtracted before the
+spike decision and added back after it:
+
+.. math::
+    h_t = \\beta v_{t-1} + x_t - \\theta R_t, \\qquad S_t = H(h_t - \\theta), \\qquad
+    v_t = h_t - \\theta (S_t - R_t) = \\beta v_{t-1} + x_t - \\theta S_t
+
+While ``v`` stays at or below ``theta`` after each reset (always when the input per step is below
+``theta``), ``R_t = 0`` and this is the immediate subtract reset, gradients included.
 
 **Delayed reset** (``delayed_reset=True``; snnTorch's default ``reset_delay=True``): the reset of
 a spike emitted at ``t - 1`` is applied at ``t``, and the reported membrane is pre-reset:
@@ -24,21 +34,22 @@ a spike emitted at ``t - 1`` is applied at ``t``, and the reported membrane is p
     \\qquad S_t = H(v_t - \\theta)
 
 ``H`` is the Heaviside step ``[u > 0]`` whose gradient is the surrogate of
-:mod:`neurosim.functional.surrogate`. In the immediate form the reset term carries a gradient
+:mod:`neurosim.functional.surrogate`. In the immediate forms the reset term carries a gradient
 through ``S_t`` unless ``detach_reset=True``.
 
-Shapes: single step ``x [B, *F]``; multi-step ``x [T, B, *F]`` (time-major). ``beta`` and
-``threshold`` are floats or tensors broadcastable to the per-step shape ``[B, *F]`` (typically
-``[*F]`` for per-neuron values).
+Shapes: single step ``x [B, *F]``; multi-step ``x [T, B, *F]`` (time-major, ``T = 0`` allowed).
+``beta`` and ``threshold`` are floats or tensors broadcastable to the per-step shape ``[B, *F]``
+(typically ``[*F]`` for per-neuron values).
 
 Example (immediate subtract reset, beta 0.5, threshold 1): inputs ``[0.6, 0.6, 0.6]`` give
 membranes ``h = [0.6, 0.9, 1.05]``, spikes ``[0, 0, 1]`` and ``v = [0.6, 0.9, 0.05]``.
 
-The multi-step path is the kernel-registry operation ``lif_scan`` with backends ``torch`` (the
-autograd step loop, the reference), ``loop`` (eager step loop with a hand-written backward; the
-CPU default), ``compile`` (the same loop with ``torch.compile``-fused steps) and ``triton``
-(one kernel for the forward and one for the backward, CUDA default; CPU via
-``TRITON_INTERPRET=1``).
+The multi-step path is the kernel-registry operation ``lif_scan``, built by the scan factory
+(:mod:`neurosim.functional.scan_ops`) from the step maths below: backends ``torch`` (the
+autograd step loop, the reference), ``loop`` (eager step loop with a hand-written backward),
+``compile`` (the same loop with ``torch.compile``-fused steps), ``numba`` (compiled CPU loops,
+the CPU default) and ``triton`` (one kernel for the forward and one for the backward, the CUDA
+default; CPU via ``TRITON_INTERPRET=1``).
 """
 
 from __future__ import annotations
@@ -49,15 +60,21 @@ from typing import Any, NamedTuple
 
 import torch
 
-from neurosim.backend import (
-    Backend,
-    InputError,
-    Operation,
-    check_tensor,
-    compile_backend,
-    kernels,
-    triton_backend,
+from neurosim.backend import InputError
+from neurosim.functional.common import (
+    RESETS,
+    NeuronSequence,
+    ParamValue,
+    as_tensor,
+    check_finite,
+    check_input,
+    check_option,
+    check_parameter,
+    check_state_shape,
+    compute_dtype,
+    step_zeros,
 )
+from neurosim.functional.scan_ops import ScanSpec, register_scan
 from neurosim.functional.surrogate import (
     SURROGATES,
     Surrogate,
@@ -67,10 +84,25 @@ from neurosim.functional.surrogate import (
     surrogate_derivative,
 )
 
-RESETS: tuple[str, ...] = ("subtract", "zero", "none")
-"""Reset mechanisms, in the order of their integer codes used by the kernels."""
-
-ParamValue = torch.Tensor | float
+__all__ = [
+    "DEFAULT_LIF",
+    "RESETS",
+    "LIFParameters",
+    "LIFState",
+    "NeuronSequence",
+    "ParamValue",
+    "check_finite",
+    "check_lif_parameters",
+    "check_option",
+    "check_parameter",
+    "check_state_shape",
+    "compute_dtype",
+    "lif_backward_step",
+    "lif_forward_step",
+    "lif_multi_step",
+    "lif_scan_reference",
+    "lif_step",
+]
 
 
 class LIFParameters(NamedTuple):
@@ -85,6 +117,8 @@ class LIFParameters(NamedTuple):
         detach_reset: stop the gradient through the reset term (immediate form only; the
             delayed form always detaches, as snnTorch does).
         surrogate: the surrogate gradient of the spike.
+        pending_reset: snnTorch's ``reset_delay=False`` subtract reset (module docstring);
+            only with ``reset="subtract"`` and ``delayed_reset=False``.
     """
 
     beta: ParamValue = 0.9
@@ -93,6 +127,7 @@ class LIFParameters(NamedTuple):
     delayed_reset: bool = False
     detach_reset: bool = False
     surrogate: Surrogate = Surrogate()
+    pending_reset: bool = False
 
     @classmethod
     def from_time_constant(
@@ -112,7 +147,8 @@ class LIFParameters(NamedTuple):
         reset_delay: bool = True,
         surrogate: Surrogate | None = None,
     ) -> LIFParameters:
-        """The parameters that reproduce ``snntorch.Leaky`` with the same arguments.
+        """The parameters that reproduce ``snntorch.Leaky`` with the same arguments exactly
+        (``reset_delay=False`` with ``"subtract"`` gives ``pending_reset=True``).
 
         snnTorch's defaults: ``threshold=1``, ``reset_mechanism="subtract"``,
         ``reset_delay=True``, ``spike_grad=atan(alpha=2)``.
@@ -124,6 +160,7 @@ class LIFParameters(NamedTuple):
             delayed_reset=reset_delay,
             detach_reset=False,
             surrogate=surrogate or Surrogate.arctan(2.0),
+            pending_reset=(not reset_delay) and reset_mechanism == "subtract",
         )
 
 
@@ -134,8 +171,8 @@ DEFAULT_LIF = LIFParameters()
 class LIFState(NamedTuple):
     """State of a LIF neuron: the membrane potential ``v [B, *F]``.
 
-    With ``delayed_reset`` the pending reset is recomputed from ``v`` (``v > theta``), so ``v``
-    is the whole state in both timings.
+    With ``delayed_reset`` or ``pending_reset`` the pending reset is recomputed from ``v``
+    (``v > theta``), so ``v`` is the whole state in every timing.
     """
 
     v: torch.Tensor
@@ -146,67 +183,18 @@ class LIFState(NamedTuple):
         return cls(torch.zeros_like(x))
 
 
-class NeuronSequence(NamedTuple):
-    """What a multi-step neuron call returns.
-
-    Attributes:
-        spikes: ``[T, B, *F]`` (for a non-spiking readout: the output, e.g. the membrane).
-        membrane: membrane trace ``[T, B, *F]`` (post-reset in the immediate form).
-        state: the state after the last step, to continue the sequence.
-    """
-
-    spikes: torch.Tensor
-    membrane: torch.Tensor
-    state: Any
-
-
 # --------------------------------------------------------------------------------------------
 # validation
 
 
-def check_parameter(value: object, name: str, shape: Sequence[int], device: torch.device) -> None:
-    """A neuron parameter is a finite float or a finite tensor broadcastable to ``shape``."""
-    if isinstance(value, torch.Tensor):
-        check_tensor(value, name)
-        if value.device != device:
-            raise InputError(f"{name} is on {value.device} but the input is on {device}")
-        try:
-            out = torch.broadcast_shapes(value.shape, tuple(shape))
-        except RuntimeError:
-            out = None
-        if out is None or tuple(out) != tuple(shape):
-            raise InputError(
-                f"{name} of shape {tuple(value.shape)} does not broadcast to the per-step shape "
-                f"{tuple(shape)} [B, *F] of the input"
-            )
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise InputError(f"{name} must be finite, got {value}")
-    else:
-        raise InputError(f"{name} must be a float or a tensor, got {type(value).__name__}")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The arithmetic dtype for a storage dtype: fp64 stays fp64, everything else runs in fp32
-    (bf16/fp16 tensors are stored reduced but integrated in fp32, as in the Triton kernel)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise :class:`InputError` if ``x`` holds NaN or inf.
-
-    One sum instead of an element-wise ``isfinite`` pass: any NaN or inf makes the sum non-finite,
-    so a finite sum proves every element finite; only a non-finite sum (or an overflow) pays for
-    the full element-wise check that counts the bad values. About 30x cheaper on the CPU.
-    """
-    if x.numel() and x.is_floating_point() and not bool(torch.isfinite(x.sum())):
-        check_tensor(x, name)
-
-
-def check_option(value: object, name: str, allowed: Sequence[str]) -> None:
-    """Raise :class:`InputError` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+def check_reset_timing(reset: object, delayed: object, pending: object, name: str) -> None:
+    """``reset`` is known; ``pending_reset`` only with the immediate subtract reset."""
+    check_option(reset, f"{name} reset", RESETS)
+    if pending and (reset != "subtract" or delayed):
+        raise InputError(
+            f"{name} pending_reset applies to reset='subtract' with delayed_reset=False "
+            f"(snnTorch's reset_delay=False), got reset={reset!r}, delayed_reset={delayed}"
+        )
 
 
 def check_lif_parameters(p: object, shape: Sequence[int], device: torch.device) -> LIFParameters:
@@ -215,40 +203,13 @@ def check_lif_parameters(p: object, shape: Sequence[int], device: torch.device) 
         raise InputError(f"LIF parameters must be LIFParameters, got {type(p).__name__}")
     check_parameter(p.beta, "LIF beta (decay)", shape, device)
     check_parameter(p.threshold, "LIF threshold", shape, device)
-    check_option(p.reset, "LIF reset", RESETS)
+    check_reset_timing(p.reset, p.delayed_reset, p.pending_reset, "LIF")
     check_surrogate(p.surrogate, "LIF surrogate")
     return p
 
 
-def check_state_shape(v: torch.Tensor, name: str, x: torch.Tensor, *, multi_step: bool) -> None:
-    """A state tensor must match one step of ``x``; explain a time/batch-major mix-up."""
-    check_tensor(v, name)
-    step_shape = tuple(x.shape[1:]) if multi_step else tuple(x.shape)
-    if tuple(v.shape) == step_shape:
-        if v.device != x.device:
-            raise InputError(f"{name} is on {v.device} but the input is on {x.device}")
-        return
-    hint = ""
-    if multi_step and x.dim() >= 2 and tuple(v.shape) == (x.shape[0], *x.shape[2:]):
-        hint = (
-            f"; the state's batch size {v.shape[0]} equals the input's first dimension, so the "
-            f"input looks batch-major [B, T, ...]: multi-step input is time-major [T, B, ...] "
-            f"(transpose it with x.transpose(0, 1) or build the module with time_major=False)"
-        )
-    raise InputError(
-        f"{name} has shape {tuple(v.shape)} but one time step of the input has shape "
-        f"{step_shape}" + hint
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # single step (the reference maths)
-
-
-def _as_tensor(value: ParamValue, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.to(like.dtype)
-    return torch.tensor(float(value), dtype=like.dtype, device=like.device)
 
 
 def lif_step(
@@ -264,8 +225,7 @@ def lif_step(
     Returns:
         ``(spikes [B, *F], new_state)``; spikes are ``0``/``1`` in ``x``'s dtype.
     """
-    check_tensor(x, "LIF input x [B, *F]", min_ndim=1, finite=False)
-    check_finite(x, "LIF input x [B, *F]")
+    check_input(x, "LIF input x [B, *F]", multi_step=False)
     check_lif_parameters(p, x.shape, x.device)
     if state is None:
         state = LIFState.zeros_like(x)
@@ -279,8 +239,8 @@ def lif_step(
 def _lif_step_unchecked(
     x: torch.Tensor, v: torch.Tensor, p: LIFParameters
 ) -> tuple[torch.Tensor, LIFState]:
-    beta = _as_tensor(p.beta, x)
-    theta = _as_tensor(p.threshold, x)
+    beta = as_tensor(p.beta, x)
+    theta = as_tensor(p.threshold, x)
     v = v.to(x.dtype)
     if p.delayed_reset:
         r = heaviside(v.detach() - theta.detach())
@@ -293,10 +253,13 @@ def _lif_step_unchecked(
         s = spike(h - theta, p.surrogate)
         return s, LIFState(h)
     h = beta * v + x
+    if p.pending_reset:
+        r = heaviside(v.detach() - theta.detach())
+        h = h - theta * r
     s = spike(h - theta, p.surrogate)
     sr = s.detach() if p.detach_reset else s
     if p.reset == "subtract":
-        v_new = h - theta * sr
+        v_new = h - theta * (sr - r) if p.pending_reset else h - theta * sr
     elif p.reset == "zero":
         v_new = h * (1 - sr)
     else:
@@ -305,129 +268,117 @@ def _lif_step_unchecked(
 
 
 # --------------------------------------------------------------------------------------------
-# the lif_scan operation: validation and the reference
+# the lif_scan operation: the step maths the scan factory builds every backend from
+
+Tensors = tuple[torch.Tensor, ...]
 
 
-def validate_lif_scan(
+def _initial(states: Tensors, params: Tensors, **_: Any) -> Tensors:
+    """Before step 0: the pending reset ``H(v0 - theta)`` and ``v0``."""
+    (v0,) = states
+    return ((v0 - params[1] > 0).to(v0.dtype), v0)
+
+
+def _reference_step(
     x: torch.Tensor,
-    v0: torch.Tensor,
-    beta: torch.Tensor,
-    threshold: torch.Tensor,
-    reset: str = "subtract",
-    delayed_reset: bool = False,
-    detach_reset: bool = False,
-    surrogate: str = "arctan",
-    slope: float = 2.0,
-) -> None:
-    """Check the arguments of the ``lif_scan`` operation."""
-    check_tensor(x, "lif_scan input x [T, B, *F]", min_ndim=2, finite=False)
-    check_finite(x, "lif_scan input x [T, B, *F]")
-    check_state_shape(v0, "lif_scan initial membrane v0", x, multi_step=True)
-    check_parameter(beta, "lif_scan beta", x.shape[1:], x.device)
-    check_parameter(threshold, "lif_scan threshold", x.shape[1:], x.device)
-    check_option(reset, "lif_scan reset", RESETS)
-    check_option(surrogate, "lif_scan surrogate", SURROGATES)
-    check_surrogate(Surrogate(surrogate, slope), "lif_scan surrogate")
-
-
-def lif_scan_reference(
-    x: torch.Tensor,
-    v0: torch.Tensor,
-    beta: torch.Tensor,
-    threshold: torch.Tensor,
-    reset: str = "subtract",
-    delayed_reset: bool = False,
-    detach_reset: bool = False,
-    surrogate: str = "arctan",
-    slope: float = 2.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference: :func:`lif_step` applied ``T`` times under autograd. Returns ``(S, v)``."""
-    p = LIFParameters(
-        beta, threshold, reset, delayed_reset, detach_reset, Surrogate(surrogate, slope)
-    )
-    v = v0
-    spikes, mems = [], []
-    for t in range(x.shape[0]):
-        s, state = _lif_step_unchecked(x[t], v, p)
-        v = state.v
-        spikes.append(s)
-        mems.append(v)
-    return torch.stack(spikes), torch.stack(mems)
-
-
-# --------------------------------------------------------------------------------------------
-# hand-written forward/backward steps (shared by the `loop` and `compile` backends; the Triton
-# kernel implements the same maths)
+    prev: Tensors,
+    params: Tensors,
+    *,
+    reset: str,
+    delayed_reset: bool,
+    detach_reset: bool,
+    pending_reset: bool,
+    surrogate: str,
+    slope: float,
+) -> Tensors:
+    p = LIFParameters(params[0], params[1], reset, delayed_reset, detach_reset,
+                      Surrogate(surrogate, slope), pending_reset)  # fmt: skip
+    s, state = _lif_step_unchecked(x, prev[1], p)
+    return s, state.v
 
 
 def lif_forward_step(
     x: torch.Tensor,
-    v: torch.Tensor,
-    r: torch.Tensor,
-    beta: torch.Tensor,
-    theta: torch.Tensor,
+    prev: Tensors,
+    params: Tensors,
+    *,
     reset: str,
-    delayed: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward step without autograd: returns ``(S_t, h_t, v_t)``.
+    delayed_reset: bool,
+    pending_reset: bool,
+    **_: Any,
+) -> tuple[Tensors, Tensors]:
+    """One forward step without autograd: ``((S_t, v_t), saved)``; ``saved`` is ``(h_t,)``, the
+    pre-reset membrane, in the immediate forms (the delayed form reports ``h_t`` as ``v_t``).
 
-    ``r`` is the pending reset (the previous spike) used by the delayed form.
+    ``prev = (S_{t-1}, v_{t-1})``: the previous spike is the delayed form's pending reset.
     """
-    if delayed:
+    r, v = prev
+    beta, theta = params
+    if delayed_reset:
         if reset == "subtract":
             h = beta * v + x - theta * r
         elif reset == "zero":
             h = beta * ((1 - r) * v) + x
         else:
             h = beta * v + x
-        s = (h - theta > 0).to(x.dtype)
-        return s, h, h
+        return ((h - theta > 0).to(x.dtype), h), ()
     h = beta * v + x
+    if pending_reset:
+        r = (v - theta > 0).to(x.dtype)
+        h = h - theta * r
     s = (h - theta > 0).to(x.dtype)
     if reset == "subtract":
-        v = h - theta * s
+        v = h - theta * (s - r) if pending_reset else h - theta * s
     elif reset == "zero":
         v = h * (1 - s)
     else:
         v = h
-    return s, h, v
+    return (s, v), (h,)
 
 
 def lif_backward_step(
-    carry: torch.Tensor,
-    gs: torch.Tensor,
-    gv: torch.Tensor,
-    h: torch.Tensor,
-    s: torch.Tensor,
-    v_prev: torch.Tensor,
-    r: torch.Tensor,
-    beta: torch.Tensor,
-    theta: torch.Tensor,
+    grads: Tensors,
+    outs: Tensors,
+    saved: Tensors,
+    prev: Tensors,
+    params: Tensors,
+    *,
     reset: str,
-    delayed: bool,
+    delayed_reset: bool,
     detach_reset: bool,
+    pending_reset: bool,
     surrogate: str,
     slope: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One backward step: returns ``(dL/dx_t, dL/dv_{t-1}, dbeta_t, dtheta_t)``.
+) -> tuple[torch.Tensor, tuple[torch.Tensor | None, torch.Tensor], Tensors]:
+    """One backward step: ``(dL/dx_t, (None, dL/dv_{t-1}), (dbeta_t, dtheta_t))``.
 
-    ``carry`` is ``dL/dv_t`` from later steps; ``gs``/``gv`` the output gradients at ``t``.
+    ``grads = (gs, g)``: the gradient of ``S_t`` and the total gradient of ``v_t`` (its output
+    gradient plus what step ``t + 1`` sent back).
     """
-    sg = surrogate_derivative(h - theta, surrogate, slope)
-    if delayed:
-        d = gv + carry + gs * sg
+    gs, g = grads
+    s, v = outs
+    r, v_prev = prev
+    beta, theta = params
+    if delayed_reset:
+        sg = surrogate_derivative(v - theta, surrogate, slope)
+        d = g + gs * sg
         dtheta = -gs * sg
         if reset == "subtract":
             dtheta = dtheta - d * r
-        keep = (1 - r) if reset == "zero" else None
-        dbeta = d * v_prev if keep is None else d * keep * v_prev
-        back = d * beta if keep is None else d * beta * keep
-        return d, back, dbeta, dtheta
-    g = gv + carry
+        if reset == "zero":
+            keep = 1 - r
+            return d, (None, d * beta * keep), (d * keep * v_prev, dtheta)
+        return d, (None, d * beta), (d * v_prev, dtheta)
+    (h,) = saved
+    sg = surrogate_derivative(h - theta, surrogate, slope)
     if reset == "subtract":
         gs_tot = gs if detach_reset else gs - g * theta
         dh = g + gs_tot * sg
-        dtheta = -g * s - gs_tot * sg
+        if pending_reset:
+            r = (v_prev - theta > 0).to(h.dtype)
+            dtheta = -g * s - gs_tot * sg * (1 + r)
+        else:
+            dtheta = -g * s - gs_tot * sg
     elif reset == "zero":
         gs_tot = gs if detach_reset else gs - g * h
         dh = g * (1 - s) + gs_tot * sg
@@ -435,141 +386,33 @@ def lif_backward_step(
     else:
         dh = g + gs * sg
         dtheta = -gs * sg
-    return dh, dh * beta, dh * v_prev, dtheta
+    return dh, (None, dh * beta), (dh * v_prev, dtheta)
 
 
-def _previous_membrane(
-    h: torch.Tensor, s: torch.Tensor, theta: torch.Tensor, reset: str, delayed: bool
-) -> torch.Tensor:
-    """Rebuild the post-step membrane ``v_t`` from the saved ``h_t`` and ``S_t``."""
-    if delayed or reset == "none":
-        return h
-    if reset == "subtract":
-        return h - theta * s
-    return h * (1 - s)
-
-
-StepFns = tuple[Callable[..., Any], Callable[..., Any]]
-
-
-def _make_loop_function(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> type:
-    """An autograd.Function that runs the scan with the given (possibly compiled) step fns."""
-
-    class _LIFScanLoop(torch.autograd.Function):
-        @staticmethod
-        def forward(
-            ctx: Any,
-            x: torch.Tensor,
-            v0: torch.Tensor,
-            beta: torch.Tensor,
-            theta: torch.Tensor,
-            reset: str,
-            delayed: bool,
-            detach_reset: bool,
-            surrogate: str,
-            slope: float,
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            shape = x.shape[1:]
-            cd = compute_dtype(x.dtype)
-            b = beta.to(cd).expand(shape)
-            th = theta.to(cd).expand(shape)
-            v = v0.to(cd)
-            r = (v - th > 0).to(cd)
-            spikes = torch.empty_like(x)
-            mems = torch.empty_like(x)
-            store_h = not delayed and any(ctx.needs_input_grad[:4])  # only the backward needs h
-            hs = torch.empty_like(x) if store_h else mems
-            for t in range(x.shape[0]):
-                s, h, v = fwd(x[t].to(cd), v, r, b, th, reset, delayed)
-                spikes[t] = s
-                mems[t] = v
-                if store_h:
-                    hs[t] = h
-                r = s
-            ctx.save_for_backward(hs, spikes, v0, beta, theta)
-            ctx.options = (reset, delayed, detach_reset, surrogate, slope)
-            return spikes, mems
-
-        @staticmethod
-        def backward(ctx: Any, gs: torch.Tensor | None, gv: torch.Tensor | None) -> tuple[Any, ...]:
-            hs, spikes, v0, beta, theta = ctx.saved_tensors
-            reset, delayed, detach_reset, surrogate, slope = ctx.options
-            shape = hs.shape[1:]
-            dtype = compute_dtype(hs.dtype)
-            b = beta.to(dtype).expand(shape)
-            th = theta.to(dtype).expand(shape)
-            if gs is None:
-                gs = torch.zeros_like(hs)
-            if gv is None:
-                gv = torch.zeros_like(hs)
-            v0c = v0.to(dtype)
-            gx = torch.empty_like(hs)
-            carry = torch.zeros(shape, dtype=dtype, device=hs.device)
-            dbeta = torch.zeros(shape, dtype=dtype, device=hs.device)
-            dtheta = torch.zeros(shape, dtype=dtype, device=hs.device)
-            steps = hs.shape[0]
-            for t in range(steps - 1, -1, -1):
-                if t > 0:
-                    r = spikes[t - 1].to(dtype)
-                    v_prev = _previous_membrane(hs[t - 1].to(dtype), r, th, reset, delayed)
-                else:
-                    v_prev = v0c
-                    r = (v0c - th > 0).to(dtype)
-                dx, carry, db, dth = bwd(
-                    carry, gs[t].to(dtype), gv[t].to(dtype), hs[t].to(dtype),
-                    spikes[t].to(dtype), v_prev, r, b, th,
-                    reset, delayed, detach_reset, surrogate, slope,
-                )  # fmt: skip
-                gx[t] = dx
-                dbeta += db
-                dtheta += dth
-            g_beta = (
-                dbeta.sum_to_size(beta.shape).to(beta.dtype) if ctx.needs_input_grad[2] else None
-            )
-            g_theta = (
-                dtheta.sum_to_size(theta.shape).to(theta.dtype) if ctx.needs_input_grad[3] else None
-            )
-            return gx, carry.to(v0.dtype), g_beta, g_theta, None, None, None, None, None
-
-    return _LIFScanLoop
-
-
-def _loop_backend(fwd: Callable[..., Any], bwd: Callable[..., Any]) -> Callable[..., Any]:
-    fn = _make_loop_function(fwd, bwd)
-
-    def run(
-        x: torch.Tensor,
-        v0: torch.Tensor,
-        beta: torch.Tensor,
-        threshold: torch.Tensor,
-        reset: str = "subtract",
-        delayed_reset: bool = False,
-        detach_reset: bool = False,
-        surrogate: str = "arctan",
-        slope: float = 2.0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        out: tuple[torch.Tensor, torch.Tensor] = fn.apply(  # type: ignore[attr-defined]
-            x, v0, beta, threshold, reset, delayed_reset, detach_reset, surrogate, float(slope)
-        )
-        return out
-
-    return run
-
-
-def _load_loop() -> Callable[..., Any]:
-    return _loop_backend(lif_forward_step, lif_backward_step)
-
-
-def _load_compile() -> Callable[..., Any]:
-    fwd = torch.compile(lif_forward_step, dynamic=False)
-    bwd = torch.compile(lif_backward_step, dynamic=False)
-    return _loop_backend(fwd, bwd)
+def _check_options(
+    *,
+    reset: object,
+    delayed_reset: object,
+    detach_reset: object,
+    pending_reset: object,
+    surrogate: object,
+    slope: object,
+) -> None:
+    check_reset_timing(reset, delayed_reset, pending_reset, "lif_scan")
+    check_option(surrogate, "lif_scan surrogate", SURROGATES)
+    check_surrogate(Surrogate(str(surrogate), slope), "lif_scan surrogate")  # type: ignore[arg-type]
 
 
 def _load_triton() -> Callable[..., Any]:
     from neurosim.functional._triton_lif import lif_scan_triton
 
     return lif_scan_triton
+
+
+def _load_numba() -> Callable[..., Any]:
+    from neurosim.functional._numba_lif import lif_scan_numba
+
+    return lif_scan_numba
 
 
 def _example(
@@ -595,25 +438,51 @@ def _bad_inputs(device: torch.device) -> list[tuple[tuple[Any, ...], dict[str, A
         ((x, v0, b, th.clone().fill_(float("inf"))), {}, "non-finite"),
         ((x, v0, b, th), {"reset": "hard"}, "reset must be one of"),
         ((x, v0, b, th), {"surrogate": "erf"}, "surrogate must be one of"),
+        ((x, v0, b, th), {"reset": "zero", "pending_reset": True}, "pending_reset applies"),
     ]
 
 
-kernels.register(
-    Operation(
+LIF_SCAN = register_scan(
+    ScanSpec(
         name="lif_scan",
-        reference=lif_scan_reference,
-        validate=validate_lif_scan,
+        states=("v0",),
+        params=("beta", "threshold"),
+        outputs=("spikes", "membrane"),
+        state_outputs=(1,),
+        options={
+            "reset": "subtract",
+            "delayed_reset": False,
+            "detach_reset": False,
+            "pending_reset": False,
+            "surrogate": "arctan",
+            "slope": 2.0,
+        },
+        initial=_initial,
+        step=_reference_step,
+        forward_step=lif_forward_step,
+        backward_step=lif_backward_step,
+        check_options=_check_options,
         example=_example,
         bad_inputs=_bad_inputs,
-        grad_args=(0, 1, 2, 3),
         doc="LIF neuron over a time-major [T, B, *F] input: (spikes, membrane)",
+        triton=_load_triton,
+        numba=_load_numba,
     )
 )
-# ``loop`` (eager step loop, hand-written backward: no autograd graph of T steps) is the CPU
-# default; on CUDA it is the fallback when neither Triton nor torch.compile is available.
-kernels.register_backend("lif_scan", Backend("loop", _load_loop, priority=5))
-kernels.register_backend("lif_scan", compile_backend(_load_compile))
-kernels.register_backend("lif_scan", triton_backend(_load_triton))
+
+
+def lif_scan_reference(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    beta: torch.Tensor,
+    threshold: torch.Tensor,
+    **options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: :func:`lif_step` applied ``T`` times under autograd. Returns ``(S, v)``."""
+    from neurosim.backend import kernels
+
+    spikes, mem = kernels.operation("lif_scan").reference(x, v0, beta, threshold, **options)
+    return spikes, mem
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,39 +498,40 @@ def lif_multi_step(
 ) -> NeuronSequence:
     """Run the LIF neuron over a time-major sequence in one fused scan.
 
-    Same results as calling :func:`lif_step` ``T`` times (tested, gradients included).
+    Same results as calling :func:`lif_step` ``T`` times (tested, gradients included). ``T = 0``
+    gives empty outputs and the unchanged state.
 
     Args:
         x: input current ``[T, B, *F]``.
         state: initial :class:`LIFState` with ``v [B, *F]`` (``None``: resting).
         p: :class:`LIFParameters`.
-        backend: ``"auto"``, ``"torch"``, ``"loop"``, ``"compile"`` or ``"triton"``.
+        backend: ``"auto"``, ``"torch"``, ``"loop"``, ``"compile"``, ``"numba"`` or ``"triton"``.
 
     Returns:
         :class:`NeuronSequence` ``(spikes [T, B, *F], membrane [T, B, *F], LIFState)``.
     """
-    check_tensor(x, "LIF input x [T, B, *F]", min_ndim=2, finite=False)
+    check_input(x, "LIF input x [T, B, *F]", multi_step=True)
     if state is None:
-        v0 = torch.zeros_like(x[0])
+        v0 = step_zeros(x, multi_step=True)
     elif not isinstance(state, LIFState):
         raise InputError(f"LIF state must be a LIFState, got {type(state).__name__}")
     else:
         v0 = state.v
     if not isinstance(p, LIFParameters):
         raise InputError(f"LIF parameters must be LIFParameters, got {type(p).__name__}")
-    beta = _as_tensor(p.beta, x) if not isinstance(p.beta, torch.Tensor) else p.beta
-    theta = _as_tensor(p.threshold, x) if not isinstance(p.threshold, torch.Tensor) else p.threshold
-    spikes, mem = kernels.call(
-        "lif_scan",
+    check_surrogate(p.surrogate, "LIF surrogate")
+    beta = p.beta if isinstance(p.beta, torch.Tensor) else as_tensor(p.beta, x)
+    theta = p.threshold if isinstance(p.threshold, torch.Tensor) else as_tensor(p.threshold, x)
+    (spikes, mem), (v,) = LIF_SCAN(
         x,
-        v0,
-        beta,
-        theta,
+        (v0,),
+        (beta, theta),
+        backend=backend,
         reset=p.reset,
         delayed_reset=bool(p.delayed_reset),
         detach_reset=bool(p.detach_reset),
-        surrogate=check_surrogate(p.surrogate, "LIF surrogate").name,
+        pending_reset=bool(p.pending_reset),
+        surrogate=p.surrogate.name,
         slope=float(p.surrogate.slope),
-        backend=backend,
     )
-    return NeuronSequence(spikes, mem, LIFState(mem[-1]))
+    return NeuronSequence(spikes, mem, LIFState(v))

@@ -29,14 +29,18 @@ from neurosim.backend import (
     kernels,
     triton_backend,
 )
+from neurosim.functional.common import check_finite
 
 
 def validate_leaky_scan(
     x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor | None = None, **_: Any
 ) -> None:
-    """Check the arguments of :func:`leaky_scan` (shapes, dtypes, devices, finiteness)."""
-    check_tensor(x, "leaky_scan input x [T, *S]", min_ndim=1)
-    check_tensor(decay, "leaky_scan decay")
+    """Check the arguments of :func:`leaky_scan` (shapes, dtypes, devices; finiteness in debug
+    mode, see :mod:`neurosim.functional.common`)."""
+    check_tensor(x, "leaky_scan input x [T, *S]", min_ndim=1, finite=False)
+    check_finite(x, "leaky_scan input x [T, *S]")
+    check_tensor(decay, "leaky_scan decay", finite=False)
+    check_finite(decay, "leaky_scan decay")
     if decay.device != x.device:
         raise InputError(f"leaky_scan decay is on {decay.device} but x is on {x.device}")
     try:
@@ -52,7 +56,8 @@ def validate_leaky_scan(
             f"shape {tuple(x.shape[1:])} of x; expected it to broadcast to [*S]"
         )
     if h0 is not None:
-        check_tensor(h0, "leaky_scan initial state h0 [*S]")
+        check_tensor(h0, "leaky_scan initial state h0 [*S]", finite=False)
+        check_finite(h0, "leaky_scan initial state h0 [*S]")
         if tuple(h0.shape) != tuple(x.shape[1:]):
             raise InputError(
                 f"leaky_scan h0 must have the feature shape {tuple(x.shape[1:])} of x, "
@@ -66,7 +71,9 @@ def leaky_scan_reference(
     x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Reference: the plain step loop ``y_t = decay * y_{t-1} + x_t``."""
-    y = torch.zeros_like(x[0]) if h0 is None else h0.to(x.dtype)
+    if x.shape[0] == 0:
+        return x * 0
+    y = x.new_zeros(x.shape[1:]) if h0 is None else h0.to(x.dtype)
     decay = decay.to(x.dtype)
     out = []
     for t in range(x.shape[0]):
@@ -94,14 +101,26 @@ def leaky_scan_doubling(
     return y
 
 
+def _empty_guard(fn: Any) -> Any:
+    """``T = 0``: an empty output from every backend (no kernel launch, no compile)."""
+
+    def run(x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        if x.shape[0] == 0:
+            return x * 0
+        out: torch.Tensor = fn(x, decay, h0)
+        return out
+
+    return run
+
+
 def _load_compile() -> Any:
-    return torch.compile(leaky_scan_doubling, dynamic=True)
+    return _empty_guard(torch.compile(leaky_scan_doubling, dynamic=True))
 
 
 def _load_triton() -> Any:
     from neurosim.functional._triton_scan import leaky_scan_triton
 
-    return leaky_scan_triton
+    return _empty_guard(leaky_scan_triton)
 
 
 def _example(
@@ -153,6 +172,8 @@ def leaky_scan(
         decay: per-feature decay, a float or a tensor broadcastable to ``S``.
         h0: initial state ``[*S]`` (zeros when ``None``).
         backend: ``"auto"``, ``"torch"``, ``"compile"`` or ``"triton"``.
+
+    ``T = 0`` returns an empty ``[0, *S]`` output.
 
     >>> leaky_scan(torch.tensor([[1.0], [0.0], [0.0]]), 0.5, backend="torch").flatten().tolist()
     [1.0, 0.5, 0.25]

@@ -22,17 +22,17 @@ from typing import NamedTuple
 
 import torch
 
-from neurosim.backend import InputError, check_tensor, kernels
-from neurosim.functional.lif import (
-    LIFParameters,
-    LIFState,
+from neurosim.backend import InputError, kernels
+from neurosim.functional.common import (
     NeuronSequence,
     ParamValue,
+    check_input,
     check_parameter,
     check_state_shape,
-    lif_multi_step,
-    lif_step,
+    last_step,
+    step_zeros,
 )
+from neurosim.functional.lif import LIFParameters, LIFState, lif_multi_step, lif_step
 from neurosim.functional.scan import leaky_scan
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate
 
@@ -43,7 +43,8 @@ class SynapticParameters(NamedTuple):
     Attributes:
         alpha: synaptic current decay per step in ``[0, 1]`` (``exp(-dt / tau_syn)``).
         beta: membrane decay per step in ``[0, 1]`` (``exp(-dt / tau_mem)``).
-        threshold, reset, delayed_reset, detach_reset, surrogate: as :class:`LIFParameters`.
+        threshold, reset, delayed_reset, detach_reset, surrogate, pending_reset: as in
+            :class:`LIFParameters`.
     """
 
     alpha: ParamValue = 0.8
@@ -53,6 +54,7 @@ class SynapticParameters(NamedTuple):
     delayed_reset: bool = False
     detach_reset: bool = False
     surrogate: Surrogate = DEFAULT_SURROGATE
+    pending_reset: bool = False
 
     @classmethod
     def from_time_constants(
@@ -72,7 +74,7 @@ class SynapticParameters(NamedTuple):
         """The membrane part as :class:`LIFParameters`."""
         return LIFParameters(
             self.beta, self.threshold, self.reset, self.delayed_reset, self.detach_reset,
-            self.surrogate,
+            self.surrogate, self.pending_reset,
         )  # fmt: skip
 
 
@@ -114,7 +116,7 @@ def synaptic_step(
     x: torch.Tensor, state: SynapticState | None, p: SynapticParameters = DEFAULT_SYNAPTIC
 ) -> tuple[torch.Tensor, SynapticState]:
     """One step: ``i = alpha i + x`` then a LIF step driven by ``i``. Returns ``(S, state)``."""
-    check_tensor(x, "SynapticLIF input x [B, *F]", min_ndim=1)
+    check_input(x, "SynapticLIF input x [B, *F]", multi_step=False)
     alpha = _alpha(p, x, x.shape)
     st = _check_state(state, x, multi_step=False) or SynapticState.zeros_like(x)
     i = alpha * st.i.to(x.dtype) + x
@@ -132,13 +134,14 @@ def synaptic_multi_step(
     """Run over ``x [T, B, *F]``: ``leaky_scan`` for the current, ``lif_scan`` for the membrane.
 
     Returns :class:`NeuronSequence` ``(spikes, membrane, SynapticState)``; same results as
-    :func:`synaptic_step` applied ``T`` times.
+    :func:`synaptic_step` applied ``T`` times (``T = 0``: empty outputs, unchanged state).
     """
-    check_tensor(x, "SynapticLIF input x [T, B, *F]", min_ndim=2)
+    check_input(x, "SynapticLIF input x [T, B, *F]", multi_step=True)
     alpha = _alpha(p, x, x.shape[1:])
     st = _check_state(state, x, multi_step=True)
     # the current scan is the leaky_scan operation; a backend it lacks (e.g. "loop") -> auto
     scan_backend = backend if backend in kernels.backends("leaky_scan") else "auto"
     i = leaky_scan(x, alpha, None if st is None else st.i.to(x.dtype), backend=scan_backend)
     out = lif_multi_step(i, None if st is None else LIFState(st.v), p.lif(), backend=backend)
-    return NeuronSequence(out.spikes, out.membrane, SynapticState(i[-1], out.state.v))
+    i0 = step_zeros(x, multi_step=True) if st is None else st.i
+    return NeuronSequence(out.spikes, out.membrane, SynapticState(last_step(i, i0), out.state.v))

@@ -1,7 +1,8 @@
 """snnTorch 1.0 interoperability: parameter mapping, conversion both ways, mixed networks.
 
-Parameter mapping (the neuron maths agree exactly for these settings; see
-:mod:`neurosim.neurons` for the equations and ``tests/spiking/test_snntorch_equivalence.py``):
+Parameter mapping (for these settings spikes and membranes are equal and gradients agree to
+floating-point rounding, for any input; see :mod:`neurosim.neurons` for the equations and
+``tests/spiking/test_snntorch_equivalence.py``, which runs snnTorch itself beside neurosim):
 
 =================================================  ============================================
 snnTorch                                           neurosim
@@ -10,7 +11,9 @@ snnTorch                                           neurosim
 ``Synaptic(alpha, beta, threshold)``               ``SynapticLIF(alpha=, beta=, threshold=)``
 ``reset_mechanism="subtract"|"zero"|"none"``       ``reset="subtract"|"zero"|"none"``
 ``reset_delay=True`` (snnTorch default)            ``delayed_reset=True``
-``reset_delay=False``                              ``delayed_reset=False, detach_reset=False``
+``reset_delay=False``, ``"subtract"``              ``delayed_reset=False, pending_reset=True``
+``reset_delay=False``, ``"zero"`` / ``"none"``     ``delayed_reset=False`` (``"zero"``: from an
+                                                   initial membrane at or below the threshold)
 ``spike_grad=None`` / ``surrogate.atan(alpha=a)``  ``Surrogate.arctan(a)`` (``a = 2`` default)
 ``surrogate.fast_sigmoid(slope=k)``                ``Surrogate.fast_sigmoid(k)``
 ``surrogate.sigmoid(slope=k)``                     ``Surrogate.sigmoid(k)``
@@ -20,6 +23,13 @@ snnTorch                                           neurosim
 ``spk, mem = leaky(x, mem)``                       ``spk, LIFState(v=mem) = lif.step(x, state)``
 ``spk, syn, mem = synaptic(x, syn, mem)``          ``spk, SynapticState(i=syn, v=mem)``
 =================================================  ============================================
+
+Where equality holds exactly: every ``Leaky``/``Synaptic`` setting above, from any initial
+membrane, except snnTorch's ``reset_delay=False`` with ``"zero"`` from an initial membrane above
+the threshold (snnTorch then doubles the membrane; from rest this cannot happen). neurosim's
+plain immediate subtract reset (``pending_reset=False``) equals snnTorch's ``reset_delay=False``
+only while every membrane stays at or below the threshold after its reset (e.g. inputs below
+the threshold per step); :func:`snntorch_from_lif` warns when it converts one.
 
 Not representable (conversion raises :class:`~neurosim.backend.InputError`): snnTorch's
 ``inhibition``, ``state_quant``, ``graded_spikes_factor != 1``, ``surrogate_disable``, other
@@ -44,6 +54,7 @@ snnTorch is imported only when a function here needs it; a missing install raise
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -171,13 +182,15 @@ def _spike_grad(neuron: nn.Module) -> Callable[..., Any] | None:
 
 
 def lif_from_snntorch(leaky: nn.Module, **kwargs: Any) -> LIF:
-    """A neurosim :class:`LIF` equal to an ``snntorch.Leaky`` (same spikes, membranes, gradients).
+    """A neurosim :class:`LIF` equal to an ``snntorch.Leaky`` (same spikes, membranes, gradients;
+    ``reset_delay=False`` with ``"subtract"`` becomes ``pending_reset=True``).
 
     Per-neuron ``beta``/``threshold`` tensors are copied; ``learn_*`` follow snnTorch's choice
     (``nn.Parameter`` or buffer). ``kwargs`` (e.g. ``step_mode="single"``) go to :class:`LIF`.
     """
     _check_snn_neuron(leaky, "Leaky", explicit_state=False)
     return LIF(
+        pending_reset=_pending(leaky),
         beta=_value(leaky.beta),  # type: ignore[arg-type]
         threshold=_value(leaky.threshold),  # type: ignore[arg-type]
         reset=str(leaky.reset_mechanism),
@@ -189,11 +202,30 @@ def lif_from_snntorch(leaky: nn.Module, **kwargs: Any) -> LIF:
     )
 
 
+def _pending(neuron: nn.Module) -> bool:
+    """snnTorch's ``reset_delay=False`` subtract reset is neurosim's ``pending_reset``."""
+    return (not bool(neuron.reset_delay)) and str(neuron.reset_mechanism) == "subtract"
+
+
 def _check_our_reset(module: nn.Module) -> None:
     if getattr(module, "detach_reset", False) and not getattr(module, "delayed_reset", False):
         raise InputError(
             f"{type(module).__name__} with detach_reset=True and an immediate reset has no "
             "snnTorch equivalent (snnTorch's reset_delay=False keeps the reset's gradient)"
+        )
+    plain_subtract = (
+        module.reset == "subtract"
+        and not module.delayed_reset
+        and not getattr(module, "pending_reset", False)
+    )
+    if plain_subtract:
+        warnings.warn(
+            f"{type(module).__name__} with the immediate subtract reset and pending_reset=False "
+            "becomes snnTorch reset_delay=False, which differs once a membrane exceeds twice the "
+            "threshold (snnTorch then skips a spike); build it with pending_reset=True for an "
+            "exact conversion",
+            UserWarning,
+            stacklevel=3,
         )
 
 
@@ -224,6 +256,7 @@ def synaptic_from_snntorch(synaptic: nn.Module, **kwargs: Any) -> SynapticLIF:
             "SynapticLIF (it zeroes v) does not reproduce; use 'subtract' or 'none'"
         )
     return SynapticLIF(
+        pending_reset=_pending(synaptic),
         alpha=_value(synaptic.alpha),  # type: ignore[arg-type]
         beta=_value(synaptic.beta),  # type: ignore[arg-type]
         threshold=_value(synaptic.threshold),  # type: ignore[arg-type]
@@ -332,7 +365,13 @@ class SnnTorchNeuron(SpikingNeuron):
         return (spk if self.output == "spikes" else mem), new_state
 
     def multi_step(self, x: torch.Tensor, state: Any = None) -> NeuronSequence:
-        """Step through ``x [T, B, *F]``; returns outputs, membrane trace and final state."""
+        """Step through ``x [T, B, *F]``; returns outputs, membrane trace and final state
+        (``T = 0``: empty outputs and the initial state)."""
+        if x.shape[0] == 0:
+            if state is None:
+                zeros = x.new_zeros(x.shape[1:])
+                state = LIFState(zeros) if self.kind == "Leaky" else SynapticState(zeros, zeros)
+            return NeuronSequence(x * 0, x * 0, state)
         outs, mems = [], []
         for t in range(x.shape[0]):
             out, state = self.step(x[t], state)

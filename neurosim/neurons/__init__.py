@@ -10,7 +10,9 @@ reset, learnable decay and threshold), :class:`SynapticLIF` (current-based, NIR 
 :class:`ALIF` (adaptive threshold, Bellec et al. 2018), :class:`LI` (leaky-integrator readout)
 and :class:`ConductanceLIF` (conductance-based with homeostatic threshold, Diehl & Cook 2015).
 Multi-step LIF, synaptic LIF, LI and ALIF run as fused kernel-registry scans (``lif_scan``,
-``leaky_scan``, ``alif_scan``) with torch / loop / torch.compile / Triton backends.
+``leaky_scan``, ``alif_scan``) with torch / loop / torch.compile / numba / Triton backends.
+Every neuron type is registered (:func:`register_neuron`, :func:`neuron_specs`), and the generic
+contract tests run over the registry.
 :class:`SpikingSequential` and :class:`MultiStep` apply stateless layers (Linear/Conv) to all time
 steps at once, so a layer is one large matmul followed by one neuron scan.
 
@@ -23,10 +25,13 @@ Mapping from snnTorch 1.0
 ``spk = H(mem - threshold)``: the reset of a spike lands one step later (``reset_delay=True``,
 its default) and the returned ``mem`` is pre-reset. ``neurosim`` models this exactly with
 ``delayed_reset=True`` (spikes, membranes and gradients agree: ``tests/spiking/
-test_snntorch_equivalence.py``). snnTorch's ``reset_delay=False`` is our immediate reset (our
-default) for ``"zero"`` and ``"none"``, and for ``"subtract"`` as long as the membrane stays below
-twice the threshold; above that snnTorch subtracts the pending reset before deciding the spike,
-so it fires less often than one subtraction per step would.
+test_snntorch_equivalence.py``). snnTorch's ``reset_delay=False`` is ``delayed_reset=False``:
+for ``"subtract"`` with ``pending_reset=True`` (snnTorch subtracts a pending reset, left by a
+membrane that was above twice the threshold, before deciding the spike; without
+``pending_reset`` the two agree only while the membrane stays at or below the threshold after
+each reset), for ``"zero"`` and ``"none"`` as they are (for ``"zero"`` from any initial membrane
+at or below the threshold, e.g. from rest). ``LIFParameters.snntorch(...)`` and
+:func:`neurosim.interop.lif_from_snntorch` pick these settings.
 
 =============================================  ====================================================
 snnTorch ``Leaky(...)``                         neurosim ``LIF(...)`` / ``LIFParameters(...)``
@@ -35,7 +40,8 @@ snnTorch ``Leaky(...)``                         neurosim ``LIF(...)`` / ``LIFPar
 ``threshold=1.0``                              ``threshold=1.0``
 ``reset_mechanism="subtract"|"zero"|"none"``   ``reset="subtract"|"zero"|"none"``
 ``reset_delay=True`` (default)                 ``delayed_reset=True`` (our default is ``False``)
-``reset_delay=False``                          ``delayed_reset=False``
+``reset_delay=False``, ``"subtract"``          ``delayed_reset=False, pending_reset=True``
+``reset_delay=False``, ``"zero"``/``"none"``   ``delayed_reset=False``
 ``spike_grad=surrogate.atan(alpha=2.0)``       ``surrogate=Surrogate.arctan(2.0)`` (our default)
 ``spike_grad=surrogate.fast_sigmoid(slope=k)`` ``surrogate=Surrogate.fast_sigmoid(k)``
 ``spike_grad=surrogate.sigmoid(slope=k)``      ``surrogate=Surrogate.sigmoid(k)``
@@ -65,6 +71,7 @@ from neurosim.neurons.base import STEP_MODES, SpikingNeuron
 from neurosim.neurons.conductance import ConductanceLIF
 from neurosim.neurons.li import LI
 from neurosim.neurons.lif import LIF
+from neurosim.neurons.registry import NeuronSpec, neuron_spec, neuron_specs, register_neuron
 from neurosim.neurons.sequential import MultiStep, SpikingSequential, fold_time, unfold_time
 from neurosim.neurons.synaptic import SynapticLIF
 
@@ -84,6 +91,7 @@ __all__ = [
     "LIState",
     "MultiStep",
     "NeuronSequence",
+    "NeuronSpec",
     "SpikingNeuron",
     "SpikingSequential",
     "Surrogate",
@@ -91,5 +99,8 @@ __all__ = [
     "SynapticParameters",
     "SynapticState",
     "fold_time",
+    "neuron_spec",
+    "neuron_specs",
+    "register_neuron",
     "unfold_time",
 ]

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 
 from neurosim.functional.alif import ALIFParameters, ALIFState, alif_multi_step, alif_step
-from neurosim.functional.lif import RESETS, NeuronSequence, check_option, compute_dtype
+from neurosim.functional.common import RESETS, NeuronSequence, check_option, compute_dtype
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
 from neurosim.neurons.base import SpikingNeuron, make_parameter
+from neurosim.neurons.registry import NeuronSpec, register_neuron
 
 
 class ALIF(SpikingNeuron):
@@ -81,3 +82,20 @@ class ALIF(SpikingNeuron):
         return alif_multi_step(
             x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
         )
+
+
+register_neuron(
+    NeuronSpec(
+        name="alif",
+        module=ALIF,
+        step=alif_step,
+        multi_step=alif_multi_step,
+        parameters=ALIFParameters,
+        state=ALIFState,
+        example=lambda features, **kw: ALIF(
+            features, beta=0.8, adaptation=0.3, learn_beta=True, learn_adaptation=True, **kw
+        ),
+        scan_ops=("alif_scan",),
+        variants={"zero": {"reset": "zero"}},
+    )
+)

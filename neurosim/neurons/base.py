@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from neurosim.backend import InputError, check_tensor
-from neurosim.functional.lif import NeuronSequence, check_option
+from neurosim.functional.common import NeuronSequence, check_option
 
 STEP_MODES: tuple[str, ...] = ("single", "multi")
 

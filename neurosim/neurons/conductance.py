@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 
 from neurosim.backend import InputError
+from neurosim.functional.common import NeuronSequence
 from neurosim.functional.conductance import (
     ConductanceLIFParameters,
     ConductanceLIFState,
     conductance_lif_multi_step,
     conductance_lif_step,
 )
-from neurosim.functional.lif import NeuronSequence
 from neurosim.neurons.base import SpikingNeuron
+from neurosim.neurons.registry import NeuronSpec, register_neuron
 
 
 class ConductanceLIF(SpikingNeuron):
@@ -61,3 +62,27 @@ class ConductanceLIF(SpikingNeuron):
     ) -> NeuronSequence:
         """The Euler loop over ``x_e [T, B, *F]`` (and ``x_i [T, B, *F]``)."""
         return conductance_lif_multi_step(x, state, self.params, x_i)
+
+
+def _presynaptic_spikes(
+    steps: int, batch: int, features: int, dtype: torch.dtype, generator: torch.Generator
+) -> torch.Tensor:
+    """Conductance increments from presynaptic spikes: 3 where one of 30% arrives."""
+    spikes = torch.rand(steps, batch, features, generator=generator) < 0.3
+    return (spikes.to(torch.float64) * 3.0).to(dtype)
+
+
+register_neuron(
+    NeuronSpec(
+        name="conductance",
+        module=ConductanceLIF,
+        step=conductance_lif_step,
+        multi_step=conductance_lif_multi_step,
+        parameters=ConductanceLIFParameters,
+        state=ConductanceLIFState,
+        example=lambda features, **kw: ConductanceLIF(
+            ConductanceLIFParameters.diehl_cook_inhibitory(), **kw
+        ),
+        example_input=_presynaptic_spikes,
+    )
+)

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
+from neurosim.functional.common import NeuronSequence, compute_dtype
 from neurosim.functional.leaky import LIParameters, LIState, li_multi_step, li_step
-from neurosim.functional.lif import NeuronSequence, compute_dtype
 from neurosim.neurons.base import SpikingNeuron, make_parameter
+from neurosim.neurons.registry import NeuronSpec, register_neuron
 
 
 class LI(SpikingNeuron):
@@ -53,3 +54,18 @@ class LI(SpikingNeuron):
         return li_multi_step(
             x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
         )
+
+
+register_neuron(
+    NeuronSpec(
+        name="li",
+        module=LI,
+        step=li_step,
+        multi_step=li_multi_step,
+        parameters=LIParameters,
+        state=LIState,
+        example=lambda features, **kw: LI(features, beta=0.7, learn_beta=True, **kw),
+        spiking=False,
+        scan_ops=("leaky_scan",),
+    )
+)

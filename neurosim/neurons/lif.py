@@ -7,18 +7,17 @@ from collections.abc import Sequence
 import torch
 
 from neurosim.backend import InputError
+from neurosim.functional.common import NeuronSequence, compute_dtype
 from neurosim.functional.lif import (
-    RESETS,
     LIFParameters,
     LIFState,
-    NeuronSequence,
-    check_option,
-    compute_dtype,
+    check_reset_timing,
     lif_multi_step,
     lif_step,
 )
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
 from neurosim.neurons.base import SpikingNeuron, make_parameter
+from neurosim.neurons.registry import NeuronSpec, register_neuron
 
 
 class LIF(SpikingNeuron):
@@ -34,6 +33,9 @@ class LIF(SpikingNeuron):
             (snnTorch ``Leaky``'s default ``reset_delay=True``).
         detach_reset: no gradient through the reset term (immediate reset only).
         surrogate: surrogate gradient of the spike (default arctan, slope 2, as snnTorch).
+        pending_reset: snnTorch's ``reset_delay=False`` subtract reset (a membrane still above
+            threshold after its reset raises the next spike decision by ``threshold``; see
+            :mod:`neurosim.functional.lif`).
         learn_beta: make ``beta`` an ``nn.Parameter``.
         learn_threshold: make ``threshold`` an ``nn.Parameter``.
         step_mode, time_major, backend: see :class:`~neurosim.neurons.base.SpikingNeuron`.
@@ -62,9 +64,10 @@ class LIF(SpikingNeuron):
         step_mode: str = "multi",
         time_major: bool = True,
         backend: str = "auto",
+        pending_reset: bool = False,
     ) -> None:
         super().__init__(step_mode, time_major, backend)
-        check_option(reset, "LIF reset", RESETS)
+        check_reset_timing(reset, delayed_reset, pending_reset, "LIF")
         check_surrogate(surrogate, "LIF surrogate")
         self.shape = shape
         make_parameter(self, "beta", beta, shape, learn_beta)
@@ -72,6 +75,7 @@ class LIF(SpikingNeuron):
         self.reset = reset
         self.delayed_reset = bool(delayed_reset)
         self.detach_reset = bool(detach_reset)
+        self.pending_reset = bool(pending_reset)
         self.surrogate = surrogate
 
     @classmethod
@@ -86,6 +90,7 @@ class LIF(SpikingNeuron):
             delayed_reset=p.delayed_reset,
             detach_reset=p.detach_reset,
             surrogate=p.surrogate,
+            pending_reset=p.pending_reset,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -100,6 +105,7 @@ class LIF(SpikingNeuron):
             delayed_reset=self.delayed_reset,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
+            pending_reset=self.pending_reset,
         )
 
     def initial_state(self, x: torch.Tensor) -> LIFState:
@@ -130,5 +136,28 @@ class LIF(SpikingNeuron):
     def extra_repr(self) -> str:
         return (
             f"shape={self.shape}, reset={self.reset!r}, delayed_reset={self.delayed_reset}, "
-            f"surrogate={self.surrogate.name}({self.surrogate.slope}), " + super().extra_repr()
+            + (f"pending_reset={self.pending_reset}, " if self.pending_reset else "")
+            + f"surrogate={self.surrogate.name}({self.surrogate.slope}), "
+            + super().extra_repr()
         )
+
+
+register_neuron(
+    NeuronSpec(
+        name="lif",
+        module=LIF,
+        step=lif_step,
+        multi_step=lif_multi_step,
+        parameters=LIFParameters,
+        state=LIFState,
+        example=lambda features, **kw: LIF(
+            features, beta=0.8, threshold=0.7, learn_beta=True, learn_threshold=True, **kw
+        ),
+        scan_ops=("lif_scan",),
+        variants={
+            "delayed_zero": {"delayed_reset": True, "reset": "zero"},
+            "pending": {"pending_reset": True},
+            "none_detached": {"reset": "none", "detach_reset": True},
+        },
+    )
+)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from neurosim.backend import InputError, check_tensor
-from neurosim.functional.lif import check_option
+from neurosim.functional.common import check_option
 from neurosim.neurons.base import STEP_MODES, SpikingNeuron
 
 
@@ -27,9 +27,11 @@ def fold_time(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
-def unfold_time(y: torch.Tensor, steps: int) -> torch.Tensor:
-    """``[T * B, *F] -> [T, B, *F]``."""
-    return y.reshape(steps, y.shape[0] // steps, *y.shape[1:])
+def unfold_time(y: torch.Tensor, steps: int, batch: int | None = None) -> torch.Tensor:
+    """``[T * B, *F] -> [T, B, *F]`` (pass ``batch`` when ``T`` may be 0)."""
+    if batch is None:
+        batch = y.shape[0] // steps
+    return y.reshape(steps, batch, *y.shape[1:])
 
 
 class MultiStep(nn.Module):
@@ -52,7 +54,7 @@ class MultiStep(nn.Module):
         check_tensor(x, f"MultiStep({type(self.layer).__name__}) input [T, B, *F]", min_ndim=2,
                      finite=False)  # fmt: skip
         out: torch.Tensor = self.layer(fold_time(x))
-        return unfold_time(out, x.shape[0])
+        return unfold_time(out, x.shape[0], x.shape[1])
 
 
 class SpikingSequential(nn.Module):
@@ -110,7 +112,7 @@ class SpikingSequential(nn.Module):
                 new_states.append(state)
                 index += 1
             elif multi and not isinstance(layer, MultiStep):
-                x = unfold_time(layer(fold_time(x)), x.shape[0])
+                x = unfold_time(layer(fold_time(x)), x.shape[0], x.shape[1])
             else:
                 x = layer(x)
         if multi and not self.time_major:

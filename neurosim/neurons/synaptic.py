@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from neurosim.functional.lif import RESETS, NeuronSequence, check_option, compute_dtype
+from neurosim.functional.common import NeuronSequence, compute_dtype
+from neurosim.functional.lif import check_reset_timing
 from neurosim.functional.surrogate import DEFAULT_SURROGATE, Surrogate, check_surrogate
 from neurosim.functional.synaptic import (
     SynapticParameters,
@@ -15,6 +16,7 @@ from neurosim.functional.synaptic import (
     synaptic_step,
 )
 from neurosim.neurons.base import SpikingNeuron, make_parameter
+from neurosim.neurons.registry import NeuronSpec, register_neuron
 
 
 class SynapticLIF(SpikingNeuron):
@@ -24,7 +26,8 @@ class SynapticLIF(SpikingNeuron):
         shape: feature shape for per-neuron parameters (``None``: scalars).
         alpha: synaptic current decay per step (clamped to ``[0, 1]``).
         beta: membrane decay per step (clamped to ``[0, 1]``).
-        threshold, reset, delayed_reset, detach_reset, surrogate: as :class:`~neurosim.neurons.LIF`.
+        threshold, reset, delayed_reset, detach_reset, surrogate, pending_reset: as
+            :class:`~neurosim.neurons.LIF`.
         learn_alpha, learn_beta, learn_threshold: make them ``nn.Parameter``.
         step_mode, time_major, backend: see :class:`~neurosim.neurons.base.SpikingNeuron`.
 
@@ -48,9 +51,10 @@ class SynapticLIF(SpikingNeuron):
         step_mode: str = "multi",
         time_major: bool = True,
         backend: str = "auto",
+        pending_reset: bool = False,
     ) -> None:
         super().__init__(step_mode, time_major, backend)
-        check_option(reset, "SynapticLIF reset", RESETS)
+        check_reset_timing(reset, delayed_reset, pending_reset, "SynapticLIF")
         check_surrogate(surrogate, "SynapticLIF surrogate")
         self.shape = shape
         make_parameter(self, "alpha", alpha, shape, learn_alpha)
@@ -59,6 +63,7 @@ class SynapticLIF(SpikingNeuron):
         self.reset = reset
         self.delayed_reset = bool(delayed_reset)
         self.detach_reset = bool(detach_reset)
+        self.pending_reset = bool(pending_reset)
         self.surrogate = surrogate
 
     def parameters_now(self, dtype: torch.dtype | None = None) -> SynapticParameters:
@@ -73,6 +78,7 @@ class SynapticLIF(SpikingNeuron):
         return SynapticParameters(
             cast(alpha.clamp(0.0, 1.0)), cast(beta.clamp(0.0, 1.0)), cast(threshold),
             self.reset, self.delayed_reset, self.detach_reset, self.surrogate,
+            self.pending_reset,
         )  # fmt: skip
 
     def step(
@@ -86,3 +92,20 @@ class SynapticLIF(SpikingNeuron):
         return synaptic_multi_step(
             x, state, self.parameters_now(compute_dtype(x.dtype)), backend=self.backend
         )
+
+
+register_neuron(
+    NeuronSpec(
+        name="synaptic",
+        module=SynapticLIF,
+        step=synaptic_step,
+        multi_step=synaptic_multi_step,
+        parameters=SynapticParameters,
+        state=SynapticState,
+        example=lambda features, **kw: SynapticLIF(
+            features, alpha=0.6, beta=0.8, learn_alpha=True, learn_threshold=True, **kw
+        ),
+        scan_ops=("lif_scan", "leaky_scan"),
+        variants={"delayed": {"delayed_reset": True}},
+    )
+)

@@ -2,11 +2,16 @@
 
 For each operation in ``neurosim.backend.kernels`` (after importing every module of ``neurosim``
 and ``fields`` so that all operations register) and each of its backends available on the
-device: outputs equal the torch reference for every declared dtype, gradients equal too, bad
-input raises a clear ``InputError``, and unavailable backends raise ``BackendUnavailableError``.
-Triton backends run on the CPU through the interpreter (``TRITON_INTERPRET=1`` in conftest).
-torch.compile costs tens of seconds per compile on the CPU, so compile backends run in fp32 only
-there.
+device, outputs and gradients (for every declared dtype) equal an independent reference: the
+plain loops written from the equations in ``tests/reference_neurons.py`` and
+``tests/reference_fields.py``, against which the torch reference itself is checked too. The hash
+grid's independent reference (tiny-cuda-nn's rules, point by point) lives in
+``tests/fields/test_hashgrid.py``; here its other backends are compared with its torch reference.
+Bad input raises a clear ``InputError`` (value checks in debug mode), and unavailable backends
+raise ``BackendUnavailableError`` naming why. Triton backends run on the CPU through the
+interpreter (``TRITON_INTERPRET=1`` in conftest). torch.compile costs tens of seconds per compile
+on the CPU, so compile backends have cases in fp32 only there (every dtype on CUDA). No case
+returns before comparing numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import torch
 
 import fields
 import neurosim
-from neurosim.backend import BackendUnavailableError, InputError, kernels
+from neurosim.backend import BackendUnavailableError, InputError, debug_checks, kernels
+from tests.reference_fields import REFERENCES as FIELD_REFERENCES
+from tests.reference_neurons import REFERENCES as NEURON_REFERENCES
 
 
 def _import_everything() -> None:
@@ -33,7 +40,16 @@ def _import_everything() -> None:
 
 _import_everything()
 OPS = kernels.operations()
+INDEPENDENT = {**NEURON_REFERENCES, **FIELD_REFERENCES}
 DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.gpu)]
+
+
+def _runs_here(op_name: str, backend: str, device: str) -> bool:
+    """Whether a case runs here: on the CPU only the backends available now (the others have
+    their own test below); on CUDA every backend (the gpu marker skips them elsewhere)."""
+    if device != "cpu":
+        return True
+    return kernels.availability(op_name, torch.device("cpu"))[backend] is None
 
 
 def _cases() -> list[Any]:
@@ -41,13 +57,17 @@ def _cases() -> list[Any]:
     for op_name in OPS:
         op = kernels.operation(op_name)
         for backend in kernels.backends(op_name):
-            if backend == "torch":
-                continue
+            if backend == "torch" and op_name not in INDEPENDENT:
+                continue  # the reference is the comparison, not a case
             supported = op.backends[backend].dtypes
             for dtype in op.dtypes:
                 if supported is not None and dtype not in supported:
                     continue
                 for device in DEVICES:
+                    if not _runs_here(op_name, backend, device.values[0]):
+                        continue
+                    if backend == "compile" and device.id == "cpu" and dtype != torch.float32:
+                        continue  # one compile per op on the CPU keeps the suite fast
                     cases.append(
                         pytest.param(
                             op_name,
@@ -78,26 +98,28 @@ def test_registry_is_populated() -> None:
         assert kernels.backends(op_name)[-1] == "torch" or "torch" in kernels.backends(op_name)
 
 
+def _expected(op_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if op_name in INDEPENDENT:
+        return INDEPENDENT[op_name](*args, **kwargs)
+    return kernels.call(op_name, *args, backend="torch", **kwargs)
+
+
+def test_every_spiking_and_rbf_op_has_an_independent_reference() -> None:
+    for op_name in ("lif_scan", "alif_scan", "leaky_scan", "rbf_features"):
+        assert op_name in OPS and op_name in INDEPENDENT
+
+
 @pytest.mark.parametrize(("op_name", "backend", "dtype", "device"), _cases())
-def test_backend_matches_reference(
+def test_backend_matches_independent_reference(
     op_name: str, backend: str, dtype: torch.dtype, device: str
 ) -> None:
     dev = torch.device(device)
-    status = kernels.availability(op_name, dev)[backend]
-    if status is not None:
-        with pytest.raises(BackendUnavailableError):
-            kernels.resolve(op_name, backend, dev)
-        # Optional backends (e.g. tinycudann) legitimately cannot run here; the error is the
-        # contract. Everything CI installs is available, so this branch is the exception.
-        return
-    if backend == "compile" and dev.type == "cpu" and dtype != torch.float32:
-        return  # one compile per op on the CPU keeps the suite fast; fp32 exercises the path
     op = kernels.operation(op_name)
     generator = torch.Generator().manual_seed(1234)
     args, kwargs = op.example(dev, dtype, generator)
     ref_args = _clone(args, op.grad_args)
     new_args = _clone(args, op.grad_args)
-    expected = kernels.call(op_name, *ref_args, backend="torch", **kwargs)
+    expected = _expected(op_name, ref_args, kwargs)
     got = kernels.call(op_name, *new_args, backend=backend, **kwargs)
     rtol, atol = op.tolerance[dtype]
     expected_t = expected if isinstance(expected, (tuple, list)) else (expected,)
@@ -129,8 +151,25 @@ def test_bad_input_is_a_clear_error(op_name: str) -> None:
     cases = op.bad_inputs(torch.device("cpu"))
     assert cases, f"{op_name} declares no bad inputs to test"
     for args, kwargs, fragment in cases:
-        with pytest.raises(InputError, match=fragment):
+        with debug_checks(), pytest.raises(InputError, match=fragment):
             kernels.call(op_name, *args, backend="torch", **kwargs)
+
+
+def test_unavailable_backends_say_why() -> None:
+    """Backends that cannot run here (e.g. tinycudann without CUDA) raise a clear error."""
+    cpu = torch.device("cpu")
+    unavailable = [
+        (op_name, backend, reason)
+        for op_name in OPS
+        for backend, reason in kernels.availability(op_name, cpu).items()
+        if reason is not None
+    ]
+    for op_name, backend, reason in unavailable:
+        with pytest.raises(BackendUnavailableError, match="unavailable"):
+            kernels.resolve(op_name, backend, cpu)
+        assert reason
+    if not torch.cuda.is_available():
+        assert any(backend == "tcnn" for _, backend, _ in unavailable)
 
 
 @pytest.mark.parametrize("op_name", OPS)

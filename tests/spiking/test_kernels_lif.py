@@ -1,5 +1,7 @@
-"""The ``lif_scan`` kernels (loop, torch.compile, Triton via the interpreter) against the torch
-reference, gradients included; surrogate gradient functions; backend selection."""
+"""Every ``lif_scan`` backend (the torch reference, the hand-written-backward loop, numba,
+torch.compile, Triton via the interpreter) against an independent plain loop written in
+``tests/reference_neurons.py`` from the equations, gradients included; surrogate gradient
+functions; backend selection."""
 
 from __future__ import annotations
 
@@ -10,14 +12,18 @@ import pytest
 import torch
 
 from neurosim.backend import InputError, kernels
-from neurosim.functional.lif import RESETS
 from neurosim.functional.surrogate import SURROGATES, Surrogate, spike, surrogate_derivative
+from tests.reference_neurons import lif as reference_lif
+
+RESET_NAMES = ("subtract", "zero", "none")
+CPU_BACKENDS = ("torch", "loop", "numba", "triton")
 
 
 def _args(shape=(3, 5), steps: int = 19, dtype=torch.float64, param_shape=None, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     param_shape = param_shape or shape[-1:]
     x = torch.randn(steps, *shape, generator=g, dtype=torch.float64) * 0.8 + 0.35
+    x[::5] += 1.6  # some steps drive the membrane past twice the threshold (pending resets)
     v0 = torch.rand(*shape, generator=g, dtype=torch.float64) * 1.5
     beta = torch.rand(*param_shape, generator=g, dtype=torch.float64) * 0.5 + 0.45
     theta = torch.rand(*param_shape, generator=g, dtype=torch.float64) * 0.5 + 0.75
@@ -25,8 +31,13 @@ def _args(shape=(3, 5), steps: int = 19, dtype=torch.float64, param_shape=None, 
 
 
 def _run(backend: str, args, **options):
+    """Outputs and gradients of a fixed random loss; ``backend="independent"`` is the plain
+    loop of ``tests/reference_neurons.py``."""
     leaves = [a.detach().clone().requires_grad_(True) for a in args]
-    spikes, mem = kernels.call("lif_scan", *leaves, backend=backend, **options)
+    if backend == "independent":
+        spikes, mem = reference_lif(*leaves, **options)
+    else:
+        spikes, mem = kernels.call("lif_scan", *leaves, backend=backend, **options)
     g = torch.Generator().manual_seed(7)
     ws = torch.randn(spikes.shape, generator=g, dtype=torch.float64).to(spikes.dtype)
     wv = torch.randn(mem.shape, generator=g, dtype=torch.float64).to(mem.dtype)
@@ -36,99 +47,117 @@ def _run(backend: str, args, **options):
 
 NAMES = ("spikes", "membrane", "grad x", "grad v0", "grad beta", "grad threshold")
 ALL_OPTIONS = [
-    dict(reset=r, delayed_reset=d, detach_reset=dt, surrogate=s, slope=k)
-    for r, d, dt, (s, k) in itertools.product(
-        RESETS,
+    dict(reset=r, delayed_reset=d, detach_reset=dt, pending_reset=p, surrogate=s, slope=k)
+    for r, d, dt, p, (s, k) in itertools.product(
+        RESET_NAMES,
+        (False, True),
         (False, True),
         (False, True),
         (("arctan", 2.0), ("fast_sigmoid", 10.0), ("sigmoid", 4.0), ("straight_through", 1.0)),
     )
-    if not (d and dt)
+    if not (d and dt) and not (p and (d or r != "subtract"))
 ]
 
 
-@pytest.mark.parametrize("backend", ["loop", "triton"])
-def test_kernel_matches_reference_for_every_option(backend: str) -> None:
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_backend_matches_independent_loop_for_every_option(backend: str) -> None:
     args = _args()
+    pending_mattered = 0
     for options in ALL_OPTIONS:
-        want = _run("torch", args, **options)
+        want = _run("independent", args, **options)
         got = _run(backend, args, **options)
         assert 0.05 < float(want[0].mean()) < 0.95
         for name, a, b in zip(NAMES, got, want, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=f"{options}: {name}")
+        if options["pending_reset"]:
+            plain = _run("independent", args, **{**options, "pending_reset": False})
+            pending_mattered += int(not torch.equal(plain[0], want[0]))
+    assert pending_mattered > 0  # the inputs reach the regime where the pending reset matters
 
 
-def test_compile_matches_reference() -> None:
+def test_compile_matches_independent_loop() -> None:
     """torch.compile costs seconds per configuration on the CPU: three configurations, fp32."""
     args = _args(dtype=torch.float32)
     for options in (
-        dict(reset="subtract", delayed_reset=False),
+        dict(reset="subtract", delayed_reset=False, pending_reset=True),
         dict(reset="zero", delayed_reset=True, surrogate="sigmoid", slope=4.0),
         dict(reset="none", detach_reset=True, surrogate="fast_sigmoid", slope=10.0),
     ):
-        want = _run("torch", args, **options)
+        want = _run("independent", args, **options)
         got = _run("compile", args, **options)
         for name, a, b in zip(NAMES, got, want, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=f"{options}: {name}")
 
 
-@pytest.mark.parametrize("backend", ["loop", "triton"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_conv_shaped_input_with_per_channel_parameters(backend: str) -> None:
     """``[T, B, C, H, W]`` with ``[C, 1, 1]`` parameters; 2*4*7*11 = 616 neurons > one block."""
     args = _args(shape=(2, 4, 7, 11), steps=6, param_shape=(4, 1, 1))
-    want = _run("torch", args, reset="subtract", delayed_reset=True)
+    want = _run("independent", args, reset="subtract", delayed_reset=True)
     got = _run(backend, args, reset="subtract", delayed_reset=True)
     for name, a, b in zip(NAMES, got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=name)
     assert got[4].shape == (4, 1, 1)
 
 
-def test_scalar_parameters_get_scalar_gradients() -> None:
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_scalar_parameters_get_scalar_gradients(backend: str) -> None:
     x, v0, _, _ = _args()
     beta, theta = torch.tensor(0.8, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
-    want = _run("torch", [x, v0, beta, theta])
-    for backend in ("loop", "triton"):
-        got = _run(backend, [x, v0, beta, theta])
-        assert got[4].shape == () and got[5].shape == ()
-        torch.testing.assert_close(got[4], want[4])
-        torch.testing.assert_close(got[5], want[5])
+    want = _run("independent", [x, v0, beta, theta])
+    got = _run(backend, [x, v0, beta, theta])
+    assert got[4].shape == () and got[5].shape == ()
+    torch.testing.assert_close(got[4], want[4])
+    torch.testing.assert_close(got[5], want[5])
 
 
-def test_triton_bf16_storage_matches_fp32_reference() -> None:
-    """bf16 storage (fp32 arithmetic in registers): spikes equal the fp32 reference on the same
-    bf16-rounded input except for rare threshold ties; membranes within bf16 resolution."""
+def test_fp32_spikes_and_membranes_are_bitwise_the_reference() -> None:
+    """The fast CPU paths do the reference's floating-point operations in the same order (no
+    fused multiply-add), so fp32 spikes and membranes are bitwise equal on a large input."""
+    x, v0, beta, theta = _args(shape=(16, 256), steps=60, dtype=torch.float32)
+    for options in (dict(delayed_reset=True), dict(pending_reset=True), dict(reset="zero")):
+        want = reference_lif(x, v0, beta, theta, **options)
+        for backend in ("loop", "numba"):
+            got = kernels.call("lif_scan", x, v0, beta, theta, backend=backend, **options)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), backend
+
+
+def test_bf16_storage_matches_fp32_reference() -> None:
+    """bf16 storage (fp32 arithmetic): spikes equal the fp32 reference on the same bf16-rounded
+    input except for rare threshold ties; membranes within bf16 resolution; the loop, numba and
+    the Triton interpreter agree with each other."""
     x, v0, beta, theta = _args(shape=(8, 64), steps=40, dtype=torch.float32)
     x = x.bfloat16().float()  # the same input values in both runs
-    ref_s, ref_v = kernels.call("lif_scan", x, v0, beta, theta, backend="torch")
-    s, v = kernels.call("lif_scan", x.bfloat16(), v0.bfloat16(), beta, theta, backend="triton")
-    assert s.dtype == torch.bfloat16 and v.dtype == torch.bfloat16
-    agree = float((s.float() == ref_s).float().mean())
-    assert agree > 0.99
-    close = (v.float() - ref_v).abs() <= 0.02 * ref_v.abs().clamp(min=1.0)
-    assert float(close.float().mean()) > 0.98
-    # the CPU loop keeps the same storage/arithmetic split: same spikes; membranes and gradients
-    # within a few bf16 ulps (the Triton interpreter rounds to bf16 differently from torch)
-    args = [x.bfloat16(), v0.bfloat16(), beta, theta]
-    loop, triton = _run("loop", args), _run("triton", args)
-    assert torch.equal(loop[0], triton[0])
-    for name, a, b in zip(NAMES[1:], loop[1:], triton[1:], strict=True):
+    v0 = v0.bfloat16().float()
+    ref_s, ref_v = reference_lif(x, v0, beta, theta)
+    runs = {
+        b: _run(b, [x.bfloat16(), v0.bfloat16(), beta, theta]) for b in ("loop", "numba", "triton")
+    }
+    for backend, got in runs.items():
+        s, v = got[0], got[1]
+        assert s.dtype == torch.bfloat16 and v.dtype == torch.bfloat16
+        assert float((s.float() == ref_s).float().mean()) > 0.99, backend
+        close = (v.float() - ref_v).abs() <= 0.02 * ref_v.abs().clamp(min=1.0)
+        assert float(close.float().mean()) > 0.98, backend
+    assert torch.equal(runs["loop"][0], runs["numba"][0])
+    for name, a, b in zip(NAMES[1:], runs["numba"][1:], runs["triton"][1:], strict=True):
         error = float((a.float() - b.float()).abs().max())
         assert error <= 0.03 * float(b.float().abs().max()), name
 
 
 def test_no_grad_path_matches() -> None:
     args = _args()
+    want = reference_lif(*args)
     with torch.no_grad():
-        want = kernels.call("lif_scan", *args, backend="torch")
-        for backend in ("loop", "triton"):
+        for backend in CPU_BACKENDS:
             got = kernels.call("lif_scan", *args, backend=backend)
-            torch.testing.assert_close(got[0], want[0])
-            torch.testing.assert_close(got[1], want[1])
+            torch.testing.assert_close(got[0], want[0].detach())
+            torch.testing.assert_close(got[1], want[1].detach())
 
 
-def test_auto_backend_on_cpu_is_the_loop_and_says_so() -> None:
+def test_auto_backend_on_cpu_is_numba_and_says_so() -> None:
     picked = kernels.resolve("lif_scan", "auto", torch.device("cpu"))
-    assert picked.backend == "loop"
+    assert picked.backend == "numba"
     assert "lif_scan" in picked.reason
     assert kernels.backends("lif_scan")[0] == "triton"
 
@@ -182,7 +211,7 @@ def test_cuda_triton_and_compile_match_reference() -> None:
     device = torch.device("cuda")
     args = [a.to(device) for a in _args(shape=(16, 300), steps=50, dtype=torch.float32)]
     for options in (dict(reset="subtract"), dict(reset="zero", delayed_reset=True)):
-        want = _run("torch", args, **options)
+        want = _run("independent", args, **options)
         for backend in ("triton", "compile"):
             got = _run(backend, args, **options)
             # FMA contraction on the GPU may flip a spike that sits exactly at threshold, after

@@ -1,4 +1,5 @@
-"""LIF: single step vs multi-step (every backend, gradients included), module vs functional."""
+"""LIF: single step and multi-step (every backend) against the independent plain loop of
+``tests/reference_neurons.py`` (gradients included), module vs functional."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from neurosim.backend import InputError
+from neurosim.backend import InputError, debug_checks
 from neurosim.functional import LIFParameters, LIFState, Surrogate, lif_multi_step, lif_step
 from neurosim.functional.lif import RESETS
 from neurosim.neurons import LIF, MultiStep, SpikingSequential
+from tests.reference_neurons import lif as reference_lif
 
 
 def _inputs(seed: int = 0, steps: int = 17, dtype: torch.dtype = torch.float64):
@@ -74,13 +76,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "loop", "triton"])
-def test_multi_step_equals_stepping_with_gradients(backend: str) -> None:
+def _independent(p_kwargs):
+    options = {k: v for k, v in p_kwargs.items() if k != "surrogate"}
+    surrogate = p_kwargs["surrogate"]
+
+    def run(x, v0, beta, theta):
+        return reference_lif(x, v0, beta, theta, surrogate=surrogate.name,
+                             slope=surrogate.slope, **options)  # fmt: skip
+
+    return run
+
+
+@pytest.mark.parametrize("backend", ["stepped", "torch", "loop", "numba", "triton"])
+def test_step_and_multi_step_match_the_independent_loop(backend: str) -> None:
     tensors = _inputs()
     fired = 0.0
     for case in CASES:
-        want = _grads(_stepwise(case), tensors)
-        got = _grads(_multi(case, backend), tensors)
+        want = _grads(_independent(case), tensors)
+        fn = _stepwise(case) if backend == "stepped" else _multi(case, backend)
+        got = _grads(fn, tensors)
         fired += float(want[0].mean())
         for name, a, b in zip(
             ("spikes", "v", "dx", "dv0", "dbeta", "dtheta"), got, want, strict=True
@@ -164,8 +178,10 @@ def test_sequential_equals_manual_composition() -> None:
 def test_bad_inputs_are_clear_errors() -> None:
     x = _inputs(dtype=torch.float32)[0]
     lif = LIF()
-    with pytest.raises(InputError, match="non-finite"):
+    with debug_checks(), pytest.raises(InputError, match="non-finite"):
         lif(x.clone().fill_(float("nan")))
+    with pytest.raises(InputError, match="pending_reset applies"):
+        LIF(reset="zero", pending_reset=True)
     with pytest.raises(InputError, match="batch-major"):
         lif(x, LIFState(torch.zeros(x.shape[0], *x.shape[2:])))
     with pytest.raises(InputError, match="one time step"):
@@ -183,7 +199,7 @@ def test_bad_inputs_are_clear_errors() -> None:
     lif_learn = LIF(6, learn_threshold=True)
     with torch.no_grad():
         lif_learn.threshold[2] = float("inf")
-    with pytest.raises(InputError, match="threshold"):
+    with debug_checks(), pytest.raises(InputError, match="threshold"):
         lif_learn(x)
     with pytest.raises(InputError, match="step_mode"):
         LIF(step_mode="multistep")
