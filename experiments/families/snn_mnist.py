@@ -189,8 +189,9 @@ class SnnMnist(Experiment[SnnMnistConfig]):
         for d in range(digits):
             if d:
                 ax.axvline(d * steps - 0.5, color="grey", lw=0.8, ls=":")
-            ax.text((d + 0.5) * steps - 0.5, hidden - 0.5, f"label {int(labels[d])}",
-                    ha="center", va="bottom", fontsize=7)  # fmt: skip
+            name = f"label {int(labels[d])}" if digits <= 8 else str(int(labels[d]))
+            ax.text((d + 0.5) * steps - 0.5, hidden - 0.5, name, ha="center", va="bottom",
+                    fontsize=7)  # fmt: skip
         ax.set_xlabel("time step (digits one after another)")
         ax.set_title(ax.get_title(), pad=14)
         truth = int(labels[0])
