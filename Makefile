@@ -8,7 +8,14 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,gpu,ray,interop,docs
 
-.PHONY: install demo test lint format typecheck pytest clean device-wheels docs
+.PHONY: install demo test lint format typecheck pytest clean device-wheels docs nerfstudio-env
+
+# The nerfstudio plugin test runs `ns-train` in a second environment: nerfstudio needs
+# torchvision, which imports only beside the torch 2.14.1 (CUDA) build, not the CPU wheel above.
+# The heavy part (torch 2.14.1 + torchvision + nerfstudio and its dependencies, ~8 GB) is
+# installed once; a change of pyproject.toml only re-installs neurosim into it (seconds).
+NS_VENV ?= .venv-ns
+NS_SPEC ?= torch==2.14.1 torchvision==0.29.1 nerfstudio==1.1.5
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +25,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+$(NS_VENV)/.base:
+	$(PYTHON) -m venv $(NS_VENV)
+	$(NS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NS_VENV)/bin/python -m pip install --quiet $(NS_SPEC)
+	touch $@
+
+$(NS_VENV)/.installed: $(NS_VENV)/.base pyproject.toml
+	$(NS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+nerfstudio-env: $(NS_VENV)/.installed
 
 demo: install
 	$(VENV)/bin/neurosim demo
@@ -33,13 +52,13 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install
+pytest: install nerfstudio-env
 	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(NS_VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # Pure-Python peers for a device run (benchmarks/gpu_check.sh); carry device_data to the GPU machine.
 device-wheels: install

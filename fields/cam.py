@@ -1,23 +1,46 @@
 """Coordinate-aware modulation (CAM; Lee et al., ICLR 2024).
 
-CAM modulates every hidden layer of a coordinate MLP with a per-feature scale and shift that are
-read, by multilinear interpolation, from a small learnable grid over a chosen subset of the input
+CAM modulates every hidden layer of a coordinate MLP with a scale and a shift that are read, by
+multilinear interpolation, from a small learnable grid over a chosen subset of the input
 coordinates ``x_S``:
 
 .. math::
 
-    h_l' = \\gamma_l(x_S) \\odot \\mathrm{norm}(W_l h_{l-1} + b_l) + \\beta_l(x_S), \\qquad
+    h_l' = \\gamma_l(x_S)\\, \\mathrm{norm}(W_l h_{l-1} + b_l) + \\beta_l(x_S), \\qquad
     h_l = \\sigma(h_l')
 
 with ``gamma`` initialised to 1 and ``beta`` to 0 (so an untrained CAM is only the normalisation),
-``norm`` a feature normalisation (layer norm without affine parameters, or none) and ``sigma`` the
-decoder's activation. The grid holds ``2 * layers * width`` channels at ``prod(resolution)``
-vertices, so it adds few parameters while injecting spatially varying, high-frequency detail that
-a plain MLP struggles to represent (the paper reports about +1.9 dB PSNR for an FFN on natural
-images).
+``norm`` a normalisation over the layer's features (layer norm without affine parameters, or
+none) and ``sigma`` the decoder's activation.
+
+The paper's form, as in the authors' code (github.com/maincold2/CAM), and the default here: each
+modulated layer has ONE scale and ONE shift channel on its grid (``gamma_l, beta_l`` are scalars
+per point, broadcast over the layer's features), so the grid holds ``2 * layers`` channels at
+``prod(resolution)`` vertices whatever the width: 6,144 parameters for 3 layers at 32 x 32.
+``per_feature=True`` gives every feature its own pair (``2 * layers * width`` channels), an
+option that costs ``width`` times more.
+
+The authors' settings, per task (from their code):
+
+* images (``CAM_image.py``): a 32 x 32 grid over the pixel coordinates for each of the 3 hidden
+  layers, each layer's pre-activations normalised per pixel over its features (``instance_norm``
+  of a ``[1, N, F]`` tensor: zero mean, unit variance, no affine: ``normalization="layer"``), the
+  grid trained with 10x the MLP's learning rate (its own Adam parameter group);
+* 1-D signals (``CAM_1D/network.py``): a 64-vertex grid over the coordinate per layer, no
+  normalisation (``"none"``);
+* NeRF: in mip-NeRF a 10 x 3 grid over the view direction (azimuth x elevation) per layer, with a
+  GroupNorm(1) over each ray's samples and features before the modulation; in the nerfacc
+  variants a 5-vertex grid over time (T-NeRF) or, for 3-D positions, three 512 x 512 planes whose
+  values multiply; no normalisation there. (The ray-wise normalisation needs the
+  ``[rays, samples, features]`` layout; here :func:`cam_modulate` normalises per point.)
+
+Defaults here follow them: ``resolution`` 64 for one spanned coordinate, 32 per axis for two,
+8 per axis for three (our choice: the dense 3-D grid the paper does not use);
+``normalization`` ``"layer"`` for two spanned coordinates (images), ``"none"`` otherwise.
 
 Coordinates are in the unit cube ``[0, 1]^d`` (values outside are clamped to the border) with
-grid vertices on the cube's corners (``align_corners=True``).
+grid vertices on the cube's corners (``align_corners=True``, as ``grid_sample`` in the
+reference).
 
 Pure functional core: :func:`interpolate_grid` and :func:`cam_modulate`; :class:`CAM` holds the
 grid; :class:`CAMDecoder` wraps any decoder built as an ``nn.Sequential`` of ``nn.Linear`` and
@@ -34,6 +57,19 @@ from torch import nn
 from neurosim.backend import InputError, check_tensor
 
 NORMALIZATIONS = ("layer", "none")
+
+DEFAULT_RESOLUTION = {1: 64, 2: 32, 3: 8}
+"""Grid vertices per axis by the number of spanned coordinates (see the module docstring)."""
+
+
+def default_resolution(dims: int) -> int:
+    """The default CAM grid resolution per axis for ``dims`` spanned coordinates."""
+    return DEFAULT_RESOLUTION.get(dims, 4)
+
+
+def default_normalization(dims: int) -> str:
+    """``"layer"`` for two spanned coordinates (the reference's images), else ``"none"``."""
+    return "layer" if dims == 2 else "none"
 
 
 def interpolate_grid(grid: torch.Tensor, u: torch.Tensor, method: str = "auto") -> torch.Tensor:
@@ -111,7 +147,8 @@ def cam_modulate(
 
     Args:
         h: ``[N, F]`` pre-activation features.
-        gamma, beta: ``[N, F]`` scale and shift.
+        gamma, beta: ``[N, F]`` scale and shift, or ``[N, 1]`` (one per point, broadcast over
+            the features: the paper's form).
         normalization: ``"layer"`` (zero mean, unit variance per row, no affine) or ``"none"``.
         eps: variance floor of the layer norm.
     """
@@ -125,27 +162,31 @@ def cam_modulate(
 
 
 class CAM(nn.Module):
-    """The CAM grid: scale and shift for ``layers`` hidden layers of width ``features``.
+    """The CAM grid: a scale and a shift for each of ``layers`` hidden layers of width ``features``.
 
     Args:
         coord_dims: which input coordinates the grid spans (e.g. ``(0, 1)`` for both pixel axes,
             ``(2,)`` for time only).
-        resolution: vertices per spanned axis (an int for all, or one per axis; each >= 2).
+        resolution: vertices per spanned axis (an int for all, or one per axis; each >= 2;
+            ``None``: :func:`default_resolution`).
         layers: number of modulated hidden layers.
         features: width of those layers.
-        normalization: ``"layer"`` or ``"none"`` (see :func:`cam_modulate`).
+        normalization: ``"layer"`` or ``"none"`` (see :func:`cam_modulate`; ``None``:
+            :func:`default_normalization`).
+        per_feature: one scale/shift pair per feature instead of one per layer.
 
-    Parameters: ``scale`` and ``shift`` of shape ``[layers * features, *resolution]``, initialised
-    to 1 and 0.
+    Parameters: ``scale`` and ``shift`` of shape ``[layers * channels, *resolution]`` with
+    ``channels`` 1 (default) or ``features`` (``per_feature``), initialised to 1 and 0.
     """
 
     def __init__(
         self,
         coord_dims: Sequence[int],
-        resolution: int | Sequence[int],
+        resolution: int | Sequence[int] | None,
         layers: int,
         features: int,
-        normalization: str = "layer",
+        normalization: str | None = None,
+        per_feature: bool = False,
     ) -> None:
         super().__init__()
         dims = tuple(int(c) for c in coord_dims)
@@ -153,6 +194,8 @@ class CAM(nn.Module):
             raise InputError(
                 f"CAM coord_dims must be distinct non-negative indices, got {coord_dims}"
             )
+        if resolution is None:
+            resolution = default_resolution(len(dims))
         res = (int(resolution),) * len(dims) if isinstance(resolution, int) else tuple(resolution)
         if len(res) != len(dims) or min(res) < 2:
             raise InputError(
@@ -162,6 +205,8 @@ class CAM(nn.Module):
             raise InputError(
                 f"CAM needs layers >= 1 and features >= 1, got {layers} and {features}"
             )
+        if normalization is None:
+            normalization = default_normalization(len(dims))
         if normalization not in NORMALIZATIONS:
             raise InputError(
                 f"unknown CAM normalization {normalization!r}; expected one of {NORMALIZATIONS}"
@@ -171,11 +216,14 @@ class CAM(nn.Module):
         self.layers = layers
         self.features = features
         self.normalization = normalization
-        self.scale = nn.Parameter(torch.ones(layers * features, *res))
-        self.shift = nn.Parameter(torch.zeros(layers * features, *res))
+        self.per_feature = bool(per_feature)
+        self.channels = features if self.per_feature else 1
+        self.scale = nn.Parameter(torch.ones(layers * self.channels, *res))
+        self.shift = nn.Parameter(torch.zeros(layers * self.channels, *res))
 
     def forward(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scale and shift at ``coords [N, D]``: two ``[layers, N, features]`` tensors."""
+        """Scale and shift at ``coords [N, D]``: two ``[layers, N, channels]`` tensors
+        (``channels`` 1 broadcasts over the features)."""
         check_tensor(coords, "CAM coordinates [N, D]", ndim=2)
         if coords.shape[1] <= max(self.coord_dims):
             raise InputError(
@@ -184,17 +232,18 @@ class CAM(nn.Module):
             )
         u = coords[:, list(self.coord_dims)]
         grid = torch.cat([self.scale, self.shift], dim=0).to(coords.dtype)
-        values = interpolate_grid(grid, u)  # [N, 2 * L * F]
+        values = interpolate_grid(grid, u)  # [N, 2 * L * C]
         n = coords.shape[0]
-        gamma, beta = values.split(self.layers * self.features, dim=1)
-        gamma = gamma.reshape(n, self.layers, self.features).transpose(0, 1)
-        beta = beta.reshape(n, self.layers, self.features).transpose(0, 1)
+        gamma, beta = values.split(self.layers * self.channels, dim=1)
+        gamma = gamma.reshape(n, self.layers, self.channels).transpose(0, 1)
+        beta = beta.reshape(n, self.layers, self.channels).transpose(0, 1)
         return gamma, beta
 
     def extra_repr(self) -> str:
         return (
             f"coord_dims={self.coord_dims}, resolution={self.resolution}, layers={self.layers}, "
-            f"features={self.features}, normalization={self.normalization!r}"
+            f"features={self.features}, normalization={self.normalization!r}, "
+            f"per_feature={self.per_feature}"
         )
 
 
@@ -211,7 +260,8 @@ class CAMDecoder(nn.Module):
 
     Args:
         decoder: ``nn.Sequential`` of ``nn.Linear`` and activation modules (``MLP``, ``Siren``).
-        coord_dims, resolution, normalization: passed to :class:`CAM`.
+        coord_dims, resolution, normalization, per_feature: passed to :class:`CAM` (defaults:
+            the paper's form for the number of spanned coordinates).
 
     The CAM gets one layer per hidden ``nn.Linear`` of ``decoder`` (all must share one width);
     each modulation is applied right after its linear layer, before the activation.
@@ -223,8 +273,9 @@ class CAMDecoder(nn.Module):
         self,
         decoder: nn.Sequential,
         coord_dims: Sequence[int],
-        resolution: int | Sequence[int] = 16,
-        normalization: str = "layer",
+        resolution: int | Sequence[int] | None = None,
+        normalization: str | None = None,
+        per_feature: bool = False,
     ) -> None:
         super().__init__()
         positions = hidden_linears(decoder)
@@ -240,7 +291,9 @@ class CAMDecoder(nn.Module):
             )
         self.decoder = decoder
         self.positions = positions
-        self.cam = CAM(coord_dims, resolution, len(positions), widths.pop(), normalization)
+        self.cam = CAM(
+            coord_dims, resolution, len(positions), widths.pop(), normalization, per_feature
+        )
         self.in_dim = linears[0].in_features
         self.out_dim = linears[-1].out_features
 

@@ -11,53 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from experiments import images
 from experiments.base import Experiment, RunConfig
 from experiments.config import bounded
 from experiments.distributed import shard
 from experiments.registry import register
 from experiments.trainer import OptimConfig, Trainer, TrainerConfig
 from fields import MLP, FourierFeatures
-from neurosim.backend import InputError, Runtime, seeded
+from neurosim.backend import seeded
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from experiments.results import Results
 
-SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "text", "rocket")
-
 
 def load_image(spec: str, size: int) -> np.ndarray:
-    """``[size, size, C]`` float32 image in [0, 1] from a scikit-image name or a file path."""
-    from skimage import data, io, transform, util
-
-    if spec in SKIMAGE_IMAGES:
-        image = getattr(data, spec)()
-    else:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise InputError(
-                f"image {spec!r} is neither a scikit-image sample ({', '.join(SKIMAGE_IMAGES)}) "
-                "nor an existing image file"
-            )
-        try:
-            image = io.imread(path)
-        except Exception as exc:
-            raise InputError(f"image file {str(path)!r} could not be decoded: {exc}") from exc
-    image = util.img_as_float32(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3:
-        raise InputError(f"image {spec!r} has shape {image.shape}; expected [H, W] or [H, W, C]")
-    image = image[..., :3]
-    resized = transform.resize(image, (size, size), anti_aliasing=True)
-    return np.clip(resized, 0.0, 1.0).astype(np.float32)
+    """``[size, size, C]`` float32 image in [0, 1] from a scikit-image name or a file path
+    (:func:`experiments.images.load_image`; linear float images are clipped to [0, 1] here)."""
+    return np.clip(images.load_image(spec, size).pixels, 0.0, 1.0)
 
 
 def pixel_grid(height: int, width: int) -> torch.Tensor:
@@ -97,28 +74,6 @@ def regression_loss(
         coords, target = shard(coords), shard(target)
     pred = model(coords)
     return torch.nn.functional.mse_loss(pred.float(), target)
-
-
-def regression_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    runtime: Runtime,
-    coords: torch.Tensor,
-    target: torch.Tensor,
-    batch_size: int,
-    sampler: torch.Generator,
-) -> dict[str, float]:
-    """One Adam step of :func:`regression_loss` outside the trainer.
-
-    Kept until ``fields_image`` and ``fields_sdf`` move onto :class:`experiments.trainer.Trainer`.
-    """
-    with runtime.autocast():
-        loss = regression_loss(model, coords, target, batch_size, sampler)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    value = float(loss.detach())
-    return {"loss": value, "psnr": psnr(value)}
 
 
 def with_psnr(

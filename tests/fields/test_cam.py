@@ -61,7 +61,7 @@ def test_worked_example_and_clamping() -> None:
 
 
 def test_fresh_cam_is_the_bare_normalisation() -> None:
-    cam = CAM((0, 1), 5, layers=2, features=8)
+    cam = CAM((0, 1), 5, layers=2, features=8, per_feature=True)
     x = torch.rand(30, 3)
     gamma, beta = cam(x)
     assert gamma.shape == beta.shape == (2, 30, 8)
@@ -89,13 +89,19 @@ def _manual_walk(
     return h
 
 
+@pytest.mark.parametrize("per_feature", [False, True], ids=["paper", "per_feature"])
 @pytest.mark.parametrize("kind", ["mlp", "siren"])
-def test_cam_decoder_modulates_every_hidden_layer_before_its_activation(kind: str) -> None:
+def test_cam_decoder_modulates_every_hidden_layer_before_its_activation(
+    kind: str, per_feature: bool
+) -> None:
     torch.manual_seed(0)
     dec: nn.Sequential = (
         MLP(5, 2, hidden=16, layers=4) if kind == "mlp" else Siren(5, 2, hidden=16, layers=4)
     )
-    wrapped = CAMDecoder(dec, coord_dims=(1,), resolution=6)
+    wrapped = CAMDecoder(
+        dec, coord_dims=(1,), resolution=6, normalization="layer", per_feature=per_feature
+    )
+    assert wrapped.cam.scale.shape == (3 * (16 if per_feature else 1), 6)
     with torch.no_grad():
         wrapped.cam.scale.add_(0.3 * torch.randn_like(wrapped.cam.scale))
         wrapped.cam.shift.add_(0.3 * torch.randn_like(wrapped.cam.shift))
@@ -123,3 +129,68 @@ def test_bad_configuration_and_input() -> None:
     wrapped = CAMDecoder(MLP(3, 1, hidden=4, layers=2), (0,))
     with pytest.raises(InputError, match="same number of points"):
         wrapped(torch.rand(4, 3), torch.rand(5, 1))
+
+
+def _reference_cam_image_mlp(
+    linears: list[nn.Linear], grids: list[torch.Tensor], feats: torch.Tensor, coords: torch.Tensor
+) -> torch.Tensor:
+    """The CAM authors' image network (CAM_image.py), written out here: each hidden layer is
+    ``relu(gamma * instance_norm(linear(h)) + beta)`` with ``(gamma, beta)`` sampled from its own
+    ``[1, 2, R, R]`` grid by ``grid_sample(align_corners=True, padding_mode="border")`` at the
+    coordinates mapped to [-1, 1]; ``instance_norm`` of ``[1, N, F]`` normalises each point over
+    its features. The grid's x axis (last) runs along the last coordinate."""
+    h = feats
+    where = (coords.flip(-1) * 2 - 1).view(1, -1, 1, 2)
+    for linear, grid in zip(linears[:-1], grids, strict=True):
+        h = nn.functional.instance_norm(linear(h)[None])[0]
+        affine = nn.functional.grid_sample(
+            grid, where, padding_mode="border", align_corners=True
+        ).view(2, -1, 1)
+        h = torch.relu(h * affine[0] + affine[1])
+    return linears[-1](h)
+
+
+def test_paper_form_matches_the_reference_image_network() -> None:
+    """Default CAM on 2-D coordinates = one scale and shift per layer on a 32 x 32 grid, layer
+    normalisation: the authors' image model, computed independently, on the same parameters."""
+    gen = torch.Generator().manual_seed(3)
+    dec = MLP(12, 3, hidden=20, layers=4)
+    wrapped = CAMDecoder(dec, coord_dims=(0, 1))
+    cam = wrapped.cam
+    assert cam.resolution == (32, 32) and cam.normalization == "layer"
+    assert cam.scale.shape == cam.shift.shape == (3, 32, 32)
+    with torch.no_grad():
+        cam.scale.add_(0.5 * torch.randn(cam.scale.shape, generator=gen))
+        cam.shift.add_(0.5 * torch.randn(cam.shift.shape, generator=gen))
+    feats = torch.randn(200, 12, generator=gen)
+    coords = torch.rand(200, 2, generator=gen)
+    grids = [torch.stack([cam.scale[k], cam.shift[k]])[None] for k in range(3)]
+    linears = [m for m in dec if isinstance(m, nn.Linear)]
+    want = _reference_cam_image_mlp(linears, grids, feats, coords)
+    torch.testing.assert_close(wrapped(feats, coords), want, rtol=1e-5, atol=1e-5)
+
+
+def test_grid_size_does_not_depend_on_the_width() -> None:
+    """A 256-wide MLP with 3 modulated layers at 32 x 32 holds 2 * 3 * 32 * 32 = 6,144 grid
+    parameters in the paper's form (1,572,864 per feature)."""
+    paper = CAMDecoder(MLP(8, 3, hidden=256, layers=4), coord_dims=(0, 1), resolution=32)
+    assert sum(p.numel() for p in paper.cam.parameters()) == 6144
+    wide = CAM((0, 1), 32, layers=3, features=256, per_feature=True)
+    assert sum(p.numel() for p in wide.parameters()) == 1_572_864
+    one_d = CAMDecoder(MLP(8, 1, hidden=64, layers=3), coord_dims=(0,))
+    assert one_d.cam.resolution == (64,) and one_d.cam.normalization == "none"
+
+
+def test_sized_ffn_cam_keeps_the_mlp() -> None:
+    """At 100K parameters the paper-form grid (6,144) costs the MLP a few units of width, not
+    most of it (the per-feature grid gave a 4 x 4 grid and width 151 before)."""
+    from fields.models import build_field, sized_model
+
+    plain = sized_model("ffn", 100_000, 2, 3)
+    cam = sized_model("ffn_cam", 100_000, 2, 3)
+    assert cam["cam"]["resolution"] == 32 and not cam["cam"]["per_feature"]
+    # 6,144 grid parameters ~ 6144 / (2 * 160 + 256) ~ 7 units of width at this size
+    assert plain["decoder"]["hidden"] - 10 <= cam["decoder"]["hidden"] < plain["decoder"]["hidden"]
+    field = build_field(2, 3, **cam)
+    total = sum(p.numel() for p in field.parameters())
+    assert 0.97 * 100_000 <= total <= 100_000

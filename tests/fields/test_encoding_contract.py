@@ -1,13 +1,14 @@
-"""One contract test over every encoding in ``fields.encodings.ENCODINGS``.
+"""One contract test over every encoding in the registry ``fields.encodings.ENCODINGS``.
 
-Each :class:`~fields.encodings.EncodingSpec` is built small for each input dimension it
-supports and must: map ``x [N, D]`` to ``[N, out_dim]`` in the parameters' dtype (fp32 and
+Each registered :class:`~fields.encodings.Encoding` is built through its spec path
+(``build_encoding({"type": name, **example})``) from each of its small ``examples``, for each
+input dimension it supports, and must: map ``x [N, D]`` to ``[N, out_dim]`` in the parameters' dtype (fp32 and
 fp64), give finite gradients to its parameters and (where declared) to the points, reject bad
 input with ``InputError`` (wrong dimension, non-tensor, integer dtype, NaN, points outside a
 bounded domain), trace under ``torch.compile`` in one graph (``fullgraph=True``; dynamo with
 the ``aot_eager`` backend, so forward and backward graphs are built without paying for code
 generation), restore from its ``state_dict``, and compute the same on CUDA as on the CPU.
-A new encoding is covered by appending its spec in ``fields/encodings/__init__.py``.
+A new encoding is covered by registering it (:func:`fields.encodings.register_encoding`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,29 @@ import pytest
 import torch
 from torch import nn
 
-from fields.encodings import ENCODINGS, EncodingSpec
+from fields.encodings import ENCODINGS, Encoding
 from neurosim.backend import InputError
 
-CASES = [pytest.param(spec, d, id=f"{spec.name}-{d}d") for spec in ENCODINGS for d in spec.in_dims]
-SPECS = [pytest.param(spec, id=spec.name) for spec in ENCODINGS]
+
+class EncodingSpec:
+    """One example of one registered encoding (what each test case builds)."""
+
+    def __init__(self, entry: Encoding, variant: str) -> None:
+        self.entry = entry
+        self.variant = variant
+        self.name = entry.name + (f"-{variant}" if variant else "")
+        self.in_dims = entry.in_dims
+        self.domain = entry.domain
+        self.rejects_nan = entry.rejects_nan
+        self.grad_input = entry.grad_input
+
+    def build(self, d: int, generator: torch.Generator) -> nn.Module:
+        return self.entry.example(d, generator, self.variant)
+
+
+EXAMPLES = [EncodingSpec(entry, v) for entry in ENCODINGS.values() for v in entry.examples]
+CASES = [pytest.param(spec, d, id=f"{spec.name}-{d}d") for spec in EXAMPLES for d in spec.in_dims]
+SPECS = [pytest.param(spec, id=spec.name) for spec in EXAMPLES]
 
 
 def _build(spec: EncodingSpec, d: int, seed: int = 0) -> nn.Module:
@@ -44,9 +63,9 @@ def _points(
 
 
 def test_every_encoding_is_listed() -> None:
-    names = [spec.name for spec in ENCODINGS]
+    names = [spec.name for spec in EXAMPLES]
     assert len(names) == len(set(names))
-    assert {"fourier", "hashgrid"} <= set(names)
+    assert {"identity", "fourier", "hashgrid", "rbf", "neurbf"} <= set(ENCODINGS)
 
 
 @pytest.mark.parametrize(("spec", "d"), CASES)

@@ -10,9 +10,10 @@ import torch
 from skimage.metrics import structural_similarity
 
 from fields.cam import CAMDecoder
+from fields.encodings import model_names
 from fields.encodings.rbf import AdaptiveRBF, NeuRBFHybrid
 from fields.metrics import count_parameters, mse, parameter_breakdown, psnr, ssim
-from fields.models import MODELS, Field, SineResidual, build_field, sized_model
+from fields.models import Field, SineResidual, build_field, sized_model
 from fields.siren import Siren
 from neurosim.backend import InputError
 
@@ -93,7 +94,7 @@ def test_unknown_types_and_options_are_clear_errors() -> None:
         sized_model("ffn", 10000, 2, 3, width=3)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", model_names())
 @pytest.mark.parametrize(("d", "out", "budget"), [(2, 3, 40000), (3, 1, 60000)])
 def test_sized_models_fill_but_do_not_exceed_the_budget(
     name: str, d: int, out: int, budget: int

@@ -331,3 +331,71 @@ def test_triton_backend_matches_the_reference_with_gradients(
         torch.testing.assert_close(b, a, **tol)
     empty = rbf_features(x[:0], centers, shapes, weights, freqs, index[:0], backend="triton")
     assert empty.shape == (0, 5)
+
+
+def _loop_features(x, centers, shapes, weights, freqs, index, kind, normalize):  # type: ignore[no-untyped-def]
+    """NeuRBF's formula written out point by point with Python floats (no code of the module):
+    q = |A_j (x - c_j)|^2, rho = 1/(1+q) or exp(-q/2), optionally rho / sum(rho), then
+    sum_j w_jc * (sin(m_c rho) if m_c > 0 else rho)."""
+    out = []
+    for i, row in enumerate(x.tolist()):
+        rhos = []
+        for j in index[i].tolist():
+            diff = [row[a] - centers[j][a].item() for a in range(len(row))]
+            z = [
+                sum(shapes[j][r][s].item() * diff[s] for s in range(len(row)))
+                for r in range(len(row))
+            ]
+            q = sum(v * v for v in z)
+            rhos.append((j, 1.0 / (1.0 + q) if kind == "inverse_quadratic" else math.exp(-q / 2)))
+        total = sum(r for _, r in rhos) if normalize else 1.0
+        feats = []
+        for c, m in enumerate(freqs.tolist()):
+            acc = 0.0
+            for j, r in rhos:
+                r = r / (total + (1e-8 if normalize else 0.0))
+                acc += weights[j][c].item() * (math.sin(m * r) if m > 0 else r)
+            feats.append(acc)
+        out.append(feats)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize(("kind", "normalize"), [("inverse_quadratic", True), ("gaussian", False)])
+def test_every_backend_matches_the_formula_written_out(
+    backend: str, kind: str, normalize: bool
+) -> None:
+    """The reference and the Triton kernel (through the interpreter on the CPU) against an
+    independent loop, not against each other (``compile`` is checked against the reference
+    above, which this test ties to the formula)."""
+    x, centers, shapes, weights, freqs = _problem(n=9, num_k=7, d=2, c=4)
+    dist = ((x[:, None, :] - centers[None]) ** 2).sum(-1)
+    index = torch.from_numpy(dist.numpy().argsort(axis=1)[:, :3].copy())
+    want = _loop_features(x, centers, shapes, weights, freqs, index, kind, normalize)
+    got = rbf_features(
+        x, centers, shapes, weights, freqs, index, kind=kind, normalize=normalize, backend=backend
+    )
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_module_matches_the_formula_with_its_own_neighbour_search() -> None:
+    """AdaptiveRBF (grid-bucketed k-nearest search + the op) against the written-out formula on
+    neighbours found here by sorting distances."""
+    g = torch.Generator().manual_seed(4)
+    rbf = AdaptiveRBF(2, 25, features=3, neighbors=4, freq_range=(0.5, 8.0), generator=g)
+    with torch.no_grad():
+        rbf.weights.copy_(torch.randn(rbf.weights.shape, generator=g))
+    x = torch.rand(15, 2, generator=g)
+    dist = ((x[:, None, :] - rbf.centers[None]) ** 2).sum(-1).detach()
+    index = torch.from_numpy(dist.numpy().argsort(axis=1)[:, :4].copy())
+    want = _loop_features(
+        x.double(),
+        rbf.centers.double(),
+        rbf.shapes.double(),
+        rbf.weights.double(),
+        rbf.freqs.double(),
+        index,
+        "inverse_quadratic",
+        True,
+    )
+    torch.testing.assert_close(rbf(x).double(), want, rtol=1e-5, atol=1e-6)

@@ -4,8 +4,8 @@ The mesh (default: the Stanford bunny at ``<data_root>/sdf/bunny.obj``; or any O
 scaled into ``[0.1, 0.9]^3``. Training samples: ``n_surface`` surface points perturbed by
 Gaussian noise (``sigmas``) plus ``n_uniform`` uniform points in the unit cube, with exact signed
 distances (:func:`fields.geometry.signed_distance`: point-triangle distance, sign from the
-generalised winding number). Each step is one Adam step of an L1 loss on ``batch_size`` samples
-with a cosine learning-rate decay.
+generalised winding number). Each step is one trainer step (Adam per parameter group, cosine
+decay; ``optim.<model>.<group>``) of an L1 loss on ``batch_size`` samples.
 
 Models (``model``, sized to ``budget`` by :func:`fields.models.sized_model`): ``hashgrid``,
 ``neurbf`` (kernels initialised by weighted k-means with weights ``1 / (|sdf| + 0.01)``, so
@@ -33,15 +33,20 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
+from experiments.config import bounded, one_of
 from experiments.data import dataset_path
-from experiments.families.image_fit_fields import (
-    DEFAULT_LR,
+from experiments.distributed import shard
+from experiments.families._fields import (
+    MODEL_CHOICES,
     FieldFitState,
+    FieldsOptim,
+    ModelOptim,
     build_named_field,
-    cosine_lr,
-    make_optimizer,
+    model_optim,
+    parameter_groups,
 )
 from experiments.registry import register
+from experiments.trainer import Trainer, TrainerConfig
 from fields.encodings.rbf import sdf_surface_weights
 from fields.geometry import (
     BUILTIN_SHAPES,
@@ -62,7 +67,13 @@ from neurosim.backend import InputError
 
 BUILTIN_PREFIX = "builtin:"
 
-SDF_LR: dict[str, tuple[float, float]] = {**DEFAULT_LR, "siren": (5e-5, 5e-5)}
+
+@dataclass
+class SdfOptim(FieldsOptim):
+    """:class:`~experiments.families._fields.FieldsOptim` with SIREN's decoder at 5e-5, half its
+    image rate (the rate behind the SDF table in ``benchmarks/README.md``)."""
+
+    siren: ModelOptim = field(default_factory=lambda: model_optim("siren", decoder=5e-5))
 
 
 @dataclass
@@ -76,7 +87,8 @@ class FieldsSdfConfig(RunConfig):
         model, budget, model_options, encoding, decoder, cam: as in ``fields_image``.
         n_surface, n_uniform, sigmas: training samples (see :func:`fields.geometry.sample_sdf`).
         batch_size: samples per step (0: all).
-        lr, encoding_lr: Adam learning rates (0: the model's default).
+        optim: optimizers per model and parameter group (``optim.neurbf.decoder.lr=3e-3``).
+        trainer: clipping, accumulation, divergence check.
         kmeans_iterations, kernel_alpha: NeuRBF initialisation.
         iou_points: uniform points of the IoU estimate.
         mc_resolution: marching-cubes lattice size per axis.
@@ -84,23 +96,23 @@ class FieldsSdfConfig(RunConfig):
     """
 
     mesh: str = ""
-    model: str = "neurbf"
-    budget: int = 131072
+    model: str = one_of("neurbf", MODEL_CHOICES)
+    budget: int = bounded(131072, ge=1000)
     model_options: dict[str, Any] = field(default_factory=dict)
     encoding: dict[str, Any] = field(default_factory=dict)
     decoder: dict[str, Any] = field(default_factory=dict)
     cam: dict[str, Any] = field(default_factory=dict)
-    n_surface: int = 65536
-    n_uniform: int = 16384
+    n_surface: int = bounded(65536, ge=0)
+    n_uniform: int = bounded(16384, ge=0)
     sigmas: list[float] = field(default_factory=lambda: [0.01, 0.002])
-    batch_size: int = 4096
-    lr: float = 0.0
-    encoding_lr: float = 0.0
-    kmeans_iterations: int = 10
-    kernel_alpha: float = 0.5
-    iou_points: int = 32768
-    mc_resolution: int = 128
-    metric_samples: int = 10000
+    batch_size: int = bounded(4096, ge=0)
+    optim: SdfOptim = field(default_factory=SdfOptim)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    kmeans_iterations: int = bounded(10, ge=1)
+    kernel_alpha: float = bounded(0.5, gt=0)
+    iou_points: int = bounded(32768, ge=1)
+    mc_resolution: int = bounded(128, ge=8)
+    metric_samples: int = bounded(10000, ge=1)
     steps: int = 1000
     log_every: int = 50
     checkpoint_every: int = 500
@@ -191,10 +203,11 @@ class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
         self.points, self.sdf = points.to(device), sdf.to(device)
         self.iou_x, self.inside = iou_x.to(device), inside.to(device)
         self.slice_true = slice_true
+        optim = cfg.optim.for_model(cfg.model)
         init = torch.Generator().manual_seed(cfg.seed)
         custom = {"encoding": cfg.encoding, "decoder": cfg.decoder, "cam": cfg.cam}
         self.model = build_named_field(
-            cfg.model, cfg.budget, 3, 1, dict(cfg.model_options), custom, init
+            cfg.model, cfg.budget, 3, 1, dict(cfg.model_options), custom, init, cfg.seed
         ).to(device)
         rbf = self.model.rbf
         if rbf is not None:
@@ -205,28 +218,31 @@ class FieldsSdf(FieldFitState, Experiment[FieldsSdfConfig]):
                 cfg.kernel_alpha,
                 generator=init,
             )
-        dec_lr, enc_lr = SDF_LR.get(cfg.model, SDF_LR["custom"])
-        self.optimizer = make_optimizer(self.model, cfg.lr or dec_lr, cfg.encoding_lr or enc_lr)
-        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.trainer = Trainer(
+            self.model,
+            parameter_groups(self.model, optim),
+            self.runtime,
+            total_steps=cfg.steps,
+            config=cfg.trainer,
+        )
         self.sampler = torch.Generator().manual_seed(cfg.seed + 1)
 
-    def step(self, step: int) -> dict[str, float]:
-        cfg = self.config
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = cosine_lr(base, step, cfg.steps)
-        if cfg.batch_size > 0:
-            idx = torch.randint(0, self.points.shape[0], (cfg.batch_size,), generator=self.sampler)
-            idx = idx.to(self.runtime.device)
-            x, target = self.points[idx], self.sdf[idx]
-        else:
-            x, target = self.points, self.sdf
-        with self.runtime.autocast():
-            pred = self.model(x)[:, 0]
-        loss = (pred.float() - target).abs().mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"loss": float(loss.detach())}
+    def loss(self, micro: int) -> torch.Tensor:
+        """L1 error of the predicted signed distance on one (micro-)batch of samples."""
+        assert self.trainer is not None
+        x, target = self.points, self.sdf
+        if self.config.batch_size > 0:
+            idx = torch.randint(
+                0, self.points.shape[0], (self.config.batch_size,), generator=self.sampler
+            )
+            idx = shard(idx).to(self.runtime.device)
+            x, target = x[idx], target[idx]
+        pred = self.trainer.model(x)[:, 0]
+        return (pred.float() - target).abs().mean()
+
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
+        assert self.trainer is not None
+        return self.trainer.train_step(step, self.loss)
 
     @torch.no_grad()
     def field_at(self, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:

@@ -10,9 +10,13 @@ so that a sweep over ``model`` gives a like-for-like table:
   image-gradient magnitude, a 2-level hash grid, an MLP with the first-layer sinusoid);
 * ``custom``: the ``encoding`` / ``decoder`` / ``cam`` specs given in the config.
 
-The image is a scikit-image sample (``astronaut``, ``camera``, ...) or any image file, resized to
-``size x size``, in [0, 1]. Each step is one Adam step on ``batch_size`` random pixels (all
-pixels when 0) with a cosine learning-rate decay to ``lr / 100``. Final metrics: ``psnr``,
+The image is a scikit-image sample (``astronaut``, ``camera``, ...) or any image file (8/16-bit
+PNG and TIFF, OpenEXR ``.exr``, Radiance ``.hdr``, ... through :mod:`experiments.images`),
+resized to ``size x size``; integer formats in [0, 1], float formats linear as stored, and PSNR
+and SSIM use the image's own range (peak 1, or ``max - min`` of a float image). Each step is one Adam step on ``batch_size`` random pixels (all
+pixels when 0), run by :class:`experiments.trainer.Trainer` with up to three parameter groups
+(``encoding``, ``decoder``, ``cam``; their optimizers are ``optim.<model>.<group>``, defaults
+from the encoding registry, cosine decay to 1% of each rate). Final metrics: ``psnr``,
 ``ssim``, ``params`` (all parameters, fixed RBF positions included), ``trainable_params``.
 Arrays: ``prediction``, ``target`` and ``error`` (mean absolute error per pixel).
 
@@ -29,22 +33,21 @@ import numpy as np
 import torch
 
 from experiments.base import Experiment, RunConfig
-from experiments.families.image_fit import load_image, pixel_grid, regression_step
+from experiments.config import bounded, one_of
+from experiments.families._fields import (
+    MODEL_CHOICES,
+    FieldFitState,
+    FieldsOptim,
+    build_named_field,
+    parameter_groups,
+)
+from experiments.families.image_fit import pixel_grid, regression_loss
+from experiments.images import load_image
 from experiments.registry import register
+from experiments.trainer import Trainer, TrainerConfig
 from fields.encodings.rbf import image_gradient_weights
 from fields.metrics import count_parameters, psnr, ssim
-from fields.models import MODELS, Field, build_field, sized_model
 from neurosim.backend import InputError
-
-# (decoder lr, encoding lr) per model when the config leaves ``lr`` / ``encoding_lr`` at 0
-DEFAULT_LR: dict[str, tuple[float, float]] = {
-    "ffn": (1e-3, 1e-3),
-    "ffn_cam": (1e-3, 1e-3),
-    "siren": (1e-4, 1e-4),
-    "hashgrid": (1e-2, 1e-2),
-    "neurbf": (1e-2, 5e-3),
-    "custom": (1e-3, 1e-3),
-}
 
 
 @dataclass
@@ -54,11 +57,13 @@ class FieldsImageConfig(RunConfig):
     Attributes:
         image: scikit-image sample name or image file path.
         size: side of the square the image is resized to.
-        model: one of ``ffn``, ``ffn_cam``, ``siren``, ``hashgrid``, ``neurbf``, ``custom``.
+        model: a registered named model (``ffn``, ``ffn_cam``, ``siren``, ``hashgrid``,
+            ``neurbf``) or ``custom``.
         budget: parameter budget of the named models.
         model_options: overrides for :func:`fields.models.sized_model` (e.g. ``cam_resolution``).
         encoding, decoder, cam: specs of a ``custom`` model (see :mod:`fields.models`).
-        lr, encoding_lr: Adam learning rates of the decoder / encoding (0: the model's default).
+        optim: optimizers per model and parameter group (``optim.hashgrid.encoding.lr=0.02``).
+        trainer: clipping, accumulation, divergence check.
         batch_size: pixels per step (0: every pixel).
         kmeans_iterations: Lloyd iterations of the NeuRBF initialisation.
         kernel_alpha: NeuRBF shape scale (see ``kernel_shapes_from_clusters``).
@@ -67,94 +72,22 @@ class FieldsImageConfig(RunConfig):
     """
 
     image: str = "astronaut"
-    size: int = 256
-    model: str = "ffn"
-    budget: int = 65536
+    size: int = bounded(256, ge=11)
+    model: str = one_of("ffn", MODEL_CHOICES)
+    budget: int = bounded(65536, ge=1000)
     model_options: dict[str, Any] = field(default_factory=dict)
     encoding: dict[str, Any] = field(default_factory=dict)
     decoder: dict[str, Any] = field(default_factory=dict)
     cam: dict[str, Any] = field(default_factory=dict)
-    lr: float = 0.0
-    encoding_lr: float = 0.0
-    batch_size: int = 16384
-    kmeans_iterations: int = 10
-    kernel_alpha: float = 0.5
-    refresh_every: int = 100
+    optim: FieldsOptim = field(default_factory=FieldsOptim)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    batch_size: int = bounded(16384, ge=0)
+    kmeans_iterations: int = bounded(10, ge=1)
+    kernel_alpha: float = bounded(0.5, gt=0)
+    refresh_every: int = bounded(100, ge=1)
     steps: int = 2000
     log_every: int = 50
     checkpoint_every: int = 500
-
-
-def cosine_lr(base: float, step: int, total: int, floor: float = 0.01) -> float:
-    """``base * (floor + (1 - floor) * (1 + cos(pi * step / total)) / 2)``."""
-    t = min(max(step, 0), max(total, 1)) / max(total, 1)
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def build_named_field(
-    model: str,
-    budget: int,
-    in_dim: int,
-    out_dim: int,
-    options: dict[str, Any],
-    custom: dict[str, Any],
-    generator: torch.Generator,
-) -> Field:
-    """A named baseline at ``budget`` or, for ``custom``, the given specs."""
-    if model == "custom":
-        return build_field(
-            in_dim,
-            out_dim,
-            custom.get("encoding") or None,
-            custom.get("decoder") or None,
-            custom.get("cam") or None,
-            generator,
-        )
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}; expected one of {(*MODELS, 'custom')}")
-    return build_field(
-        in_dim,
-        out_dim,
-        **sized_model(model, budget, in_dim, out_dim, **options),
-        generator=generator,
-    )
-
-
-def make_optimizer(model: Field, lr: float, encoding_lr: float) -> torch.optim.Adam:
-    """Adam (betas 0.9/0.99, eps 1e-15 as Instant-NGP) with an encoding and a decoder group."""
-    enc = [p for p in model.encoding.parameters() if p.requires_grad]
-    enc_ids = {id(p) for p in enc}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in enc_ids]
-    groups = [
-        g for g in ({"params": rest, "lr": lr}, {"params": enc, "lr": encoding_lr}) if g["params"]
-    ]
-    return torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
-
-
-class FieldFitState:
-    """Resume state shared by the field-fitting experiments: the field, its optimiser, the
-    sample generator and (for NeuRBF) the centres its neighbour table was built from."""
-
-    model: Field
-    optimizer: torch.optim.Optimizer
-    sampler: torch.Generator
-
-    def state_dict(self) -> dict[str, Any]:
-        rbf = self.model.rbf
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.get_state(),
-            "table_centers": None if rbf is None else rbf.table_centers,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.set_state(state["sampler"])
-        rbf = self.model.rbf
-        if rbf is not None:
-            rbf.refresh_neighbors(state.get("table_centers"))
 
 
 @register
@@ -171,8 +104,12 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             raise InputError(f"fields_image size must be >= 11 (the SSIM window), got {cfg.size}")
         if cfg.batch_size < 0:
             raise InputError(f"fields_image batch_size must be >= 0, got {cfg.batch_size}")
+        optim = cfg.optim.for_model(cfg.model)
         device = self.runtime.device
-        image = load_image(cfg.image, cfg.size)
+        loaded = load_image(cfg.image, cfg.size)
+        image = loaded.pixels
+        self.peak = loaded.peak
+        self.value_range = (float(image.min()), float(image.max())) if loaded.linear else (0.0, 1.0)
         self.shape = image.shape
         target = torch.from_numpy(image)
         self.target = target.reshape(-1, image.shape[-1]).to(device)
@@ -180,7 +117,14 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
         init = torch.Generator().manual_seed(cfg.seed)
         custom = {"encoding": cfg.encoding, "decoder": cfg.decoder, "cam": cfg.cam}
         self.model = build_named_field(
-            cfg.model, cfg.budget, 2, image.shape[-1], dict(cfg.model_options), custom, init
+            cfg.model,
+            cfg.budget,
+            2,
+            image.shape[-1],
+            dict(cfg.model_options),
+            custom,
+            init,
+            cfg.seed,
         ).to(device)
         rbf = self.model.rbf
         if rbf is not None:
@@ -192,16 +136,25 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
                 cfg.kernel_alpha,
                 generator=init,
             )
-        dec_lr, enc_lr = DEFAULT_LR.get(cfg.model, DEFAULT_LR["custom"])
-        self.lrs = (cfg.lr or dec_lr, cfg.encoding_lr or enc_lr)
-        self.optimizer = make_optimizer(self.model, *self.lrs)
-        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.trainer = Trainer(
+            self.model,
+            parameter_groups(self.model, optim),
+            self.runtime,
+            total_steps=cfg.steps,
+            config=cfg.trainer,
+        )
         self.sampler = torch.Generator().manual_seed(cfg.seed + 1)
 
-    def step(self, step: int) -> dict[str, float]:
+    def loss(self, micro: int) -> torch.Tensor:
+        """MSE on one (micro-)batch of random pixels."""
+        assert self.trainer is not None
+        return regression_loss(
+            self.trainer.model, self.coords, self.target, self.config.batch_size, self.sampler
+        )
+
+    def step(self, step: int) -> dict[str, torch.Tensor | float]:
         cfg = self.config
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = cosine_lr(base, step, cfg.steps)
+        assert self.trainer is not None
         rbf = self.model.rbf
         if (
             rbf is not None
@@ -210,24 +163,28 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
             and step % max(cfg.refresh_every, 1) == 0
         ):
             rbf.refresh_neighbors()
-        return regression_step(
-            self.model,
-            self.optimizer,
-            self.runtime,
-            self.coords,
-            self.target,
-            cfg.batch_size,
-            self.sampler,
-        )
+        metrics = self.trainer.train_step(step, self.loss)
+        # the batch PSNR in the image's own range (peak 1 or the float image's max - min),
+        # on the loss's device (no host sync)
+        loss = metrics["loss"]
+        if isinstance(loss, torch.Tensor):
+            metrics["psnr"] = 10.0 * torch.log10(
+                self.peak**2 / loss.detach().float().clamp_min(1e-30)
+            )
+        else:
+            metrics["psnr"] = 10.0 * math.log10(self.peak**2 / max(loss, 1e-30))
+        return metrics
 
     @torch.no_grad()
     def predict(self, chunk: int = 65536) -> torch.Tensor:
-        """The reconstruction ``[H, W, C]`` in [0, 1] (CPU)."""
+        """The reconstruction ``[H, W, C]`` (CPU), clamped to the target's range: [0, 1] for
+        integer-format images, ``[min, max]`` of the target for linear float ones."""
         parts = [
             self.model(self.coords[s : s + chunk]).float()
             for s in range(0, self.coords.shape[0], chunk)
         ]
-        return torch.cat(parts).clamp(0, 1).reshape(self.shape).cpu()
+        low, high = self.value_range
+        return torch.cat(parts).clamp(low, high).reshape(self.shape).cpu()
 
     def evaluate(self) -> dict[str, float]:
         pred = self.predict()
@@ -236,8 +193,8 @@ class FieldsImage(FieldFitState, Experiment[FieldsImageConfig]):
         self.save_array("target", target.numpy())
         self.save_array("error", (pred - target).abs().mean(-1).numpy())
         return {
-            "psnr": psnr(pred, target),
-            "ssim": ssim(pred, target),
+            "psnr": psnr(pred, target, data_range=self.peak),
+            "ssim": ssim(pred, target, data_range=self.peak),
             "params": float(count_parameters(self.model, trainable_only=False)),
             "trainable_params": float(count_parameters(self.model)),
         }
