@@ -5,7 +5,9 @@
 * ``data.md``: ``data/README.md`` (the data root and where the full datasets go);
 * ``experiments.md``: every registered experiment, generated from the registry at build time
   (so it cannot go stale): description, presets, the family's docs page where one exists, the
-  module's summary and the default config.
+  module's summary and the default config;
+* ``api/families.md``: the API reference of every registered experiment's module (its config
+  dataclass with every key documented), from the same registry.
 
 The notebooks reach the site through the link ``docs/notebooks -> ../notebooks`` (rendered by
 mkdocs-jupyter without executing; the test suite executes them).
@@ -87,7 +89,8 @@ def experiments_page(docs_dir: Path) -> str:
             "",
             _summary(module),
             "",
-            f"Module `{cls.__module__}`, config `{cls.config_class.__name__}`"
+            f"Module `{cls.__module__}`, config `{cls.config_class.__name__}` (every key in the "
+            "[API reference](api/families.md))"
             + (f"; details on the [{page[:-3]} page]({page})." if page else "."),
             "",
             "```bash",
@@ -105,6 +108,27 @@ def experiments_page(docs_dir: Path) -> str:
     return "\n".join(lines + sections) + "\n"
 
 
+def families_api_page() -> str:
+    """Markdown of ``api/families.md``: one mkdocstrings entry per registered family module."""
+    from experiments.registry import experiment_names, get_experiment
+
+    modules: list[str] = []
+    for name in experiment_names():
+        module = get_experiment(name).__module__
+        if module not in modules:
+            modules.append(module)
+    lines = [
+        "# Experiment families API",
+        "",
+        "The module of every registered experiment (generated from the registry): the experiment "
+        "class and its config dataclass, whose attributes are the config keys. The list of "
+        "experiments with their presets is on the [experiments page](../experiments.md).",
+    ]
+    for module in modules:
+        lines += ["", f"::: {module}"]
+    return "\n".join(lines) + "\n"
+
+
 def on_files(files: Files, config: Any) -> Files:
     docs_dir = Path(config["docs_dir"])
     files.append(
@@ -112,4 +136,5 @@ def on_files(files: Files, config: Any) -> Files:
     )
     files.append(File.generated(config, "data.md", abs_src_path=str(ROOT / "data" / "README.md")))
     files.append(File.generated(config, "experiments.md", content=experiments_page(docs_dir)))
+    files.append(File.generated(config, "api/families.md", content=families_api_page()))
     return files

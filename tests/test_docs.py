@@ -42,6 +42,12 @@ def test_site_builds_strict_with_api_notebooks_and_benchmarks(tmp_path: Path) ->
     }.items():  # fmt: skip
         html = (site / "api" / page / "index.html").read_text()
         assert all(f'id="{page}.' in html and name in html for name in names), page
+    from experiments.registry import experiment_names, get_experiment
+
+    families = (site / "api" / "families" / "index.html").read_text()
+    for name in experiment_names():  # every registered family's module and config documented
+        cls = get_experiment(name)
+        assert f'id="{cls.__module__}"' in families and cls.config_class.__name__ in families
 
 
 def _hooks() -> ModuleType:
