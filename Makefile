@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; on a CUDA machine use e.g. `make TORCH_SPEC=torch==2.14.1 test`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,gpu,ray,interop,docs
+EXTRAS ?= dev,gpu,ray,interop,docs,vpr
 
 .PHONY: install demo test lint format typecheck pytest clean device-wheels docs nerfstudio-env
 
@@ -22,6 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	# the VPRTempo peer of place_recognition, without its torchvision pin (see pyproject `vpr`)
+	$(PY) -m pip install --quiet --no-deps "vprtempo==1.1.10"
 	touch $@
 
 install: $(VENV)/.installed

@@ -13,7 +13,7 @@ from typing import Any
 from neurosim import backend, functional
 from neurosim._version import __version__
 
-_LAZY = ("neurons", "datasets", "interop", "monitors", "metrics", "plasticity")
+_LAZY = ("neurons", "datasets", "interop", "monitors", "metrics", "plasticity", "place")
 
 __all__ = ["__version__", "backend", "functional", *_LAZY]
 

@@ -1,0 +1,264 @@
+"""An ensemble of Diehl & Cook (2015) STDP networks simulated as one batched computation.
+
+Each of the ``M`` modules is ``input (n_input Poisson neurons) -> excitatory layer (n_exc
+conductance LIF with adaptive threshold) <-> inhibitory layer (n_exc)``
+(:mod:`neurosim.functional.wta`), and learns its input->excitatory weights by unsupervised STDP
+(:mod:`neurosim.functional.plasticity`) with per-neuron weight normalisation. All modules share
+one tensor of weights ``weight [M, n_input, n_exc]`` and one of thresholds ``theta [M, n_exc]``,
+so a training presentation advances every module at once (each on its own image), and a query
+runs every module on the same image in one pass.
+
+Stimulus protocol (per presentation, as Diehl & Cook and Hussaini et al.): the columns of
+``weight`` are normalised to ``weight_sum``; every input pixel in ``[0, 1]`` fires as a Poisson
+process of rate ``pixel * max_rate_hz`` for ``presentation_ms``; the network starts each
+presentation at rest (the reference codes' 150 ms resting period between presentations is
+replaced by this reset; ``theta`` is kept). Learning applies the STDP update of the whole
+presentation at its end (``stdp_mode="presentation"``, fast: the input currents of all steps are
+one matrix product) or after every step (``"online"``, as Brian2 does; slower).
+
+Example::
+
+    net = DiehlCookEnsemble(n_modules=5, n_input=784, n_exc=400, generator=g)
+    counts = net.learn(images_per_module, generator=g)     # [5, 784] -> spike counts [5, 400]
+    responses = net.respond(query_images, generator=g)      # [B, 784] -> [B, 5, 400]
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neurosim.backend import InputError, check_tensor
+from neurosim.functional.plasticity import (
+    STDPParameters,
+    STDPState,
+    _normalize_columns,
+    _stdp_step,
+    _stdp_window,
+)
+from neurosim.functional.wta import WTAParameters, WTAState, _wta_step, wta_run
+
+STDP_MODES = ("presentation", "online")
+
+
+def poisson_spikes(
+    intensity: torch.Tensor,
+    steps: int,
+    *,
+    max_rate_hz: float,
+    dt_ms: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Poisson (Bernoulli per step) spike trains ``[T, *S]``: each element of ``intensity``
+    (in ``[0, 1]``) fires with probability ``intensity * max_rate_hz * dt_ms / 1000`` per step.
+
+    Unchecked fast path (no host sync): callers validate ``intensity`` once. The random numbers
+    come from ``generator`` (on its own device; moved to ``intensity``'s device if different).
+    """
+    p = intensity * (max_rate_hz * dt_ms / 1000.0)
+    shape = (steps, *intensity.shape)
+    if generator is not None and generator.device != intensity.device:
+        u = torch.rand(shape, generator=generator, dtype=intensity.dtype).to(intensity.device)
+    else:
+        u = torch.rand(shape, generator=generator, dtype=intensity.dtype, device=intensity.device)
+    return (u < p).to(intensity.dtype)
+
+
+class DiehlCookEnsemble(nn.Module):
+    """``M`` Diehl & Cook STDP networks with batched simulation (module docstring).
+
+    Args:
+        n_modules: ``M``.
+        n_input: input neurons (pixels) per module.
+        n_exc: excitatory (and inhibitory) neurons per module (reference: 400).
+        wta: neuron and lateral-connection parameters (Diehl & Cook by default; the
+            excitatory ``theta_plus`` applies while learning, ``theta`` is frozen in
+            :meth:`respond`).
+        stdp: STDP parameters (``dt`` must equal the neurons' ``dt``).
+        weight_sum: target column sum of the normalised input weights (Diehl & Cook: 78 for 784
+            inputs; scaled here as ``0.1 * n_input`` when ``None``).
+        init_scale: initial weights are ``init_scale * U(0.01, 1.01)`` (Diehl & Cook: 0.3).
+        presentation_ms: duration of one stimulus (reference: 350 ms).
+        max_rate_hz: rate of a pixel of intensity 1 (reference: 255 / 4 = 63.75 Hz).
+        stdp_mode: ``"presentation"`` or ``"online"`` (module docstring).
+        generator: draws the initial weights (a CPU or device generator; required for
+            reproducibility).
+        device, dtype: where the weights live.
+    """
+
+    weight: torch.Tensor
+    theta: torch.Tensor
+
+    def __init__(
+        self,
+        n_modules: int,
+        n_input: int,
+        n_exc: int = 400,
+        *,
+        wta: WTAParameters | None = None,
+        stdp: STDPParameters | None = None,
+        weight_sum: float | None = None,
+        init_scale: float = 0.3,
+        presentation_ms: float = 350.0,
+        max_rate_hz: float = 63.75,
+        stdp_mode: str = "presentation",
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        for label, size in (("n_modules", n_modules), ("n_input", n_input), ("n_exc", n_exc)):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise InputError(f"DiehlCookEnsemble {label} must be a positive int, got {size!r}")
+        self.wta = (wta or WTAParameters()).validate()
+        self.stdp = (stdp or STDPParameters.diehl_cook(dt=self.wta.exc.dt)).validate()
+        if self.stdp.dt != self.wta.exc.dt:
+            raise InputError(
+                f"DiehlCookEnsemble: STDP dt={self.stdp.dt} ms must equal the neurons' "
+                f"dt={self.wta.exc.dt} ms"
+            )
+        if stdp_mode not in STDP_MODES:
+            raise InputError(f"stdp_mode must be one of {STDP_MODES}, got {stdp_mode!r}")
+        checks: tuple[tuple[str, float], ...] = (
+            ("presentation_ms", presentation_ms),
+            ("max_rate_hz", max_rate_hz),
+            ("init_scale", init_scale),
+        )
+        for name, value in checks:
+            if not value > 0:
+                raise InputError(f"DiehlCookEnsemble {name} must be positive, got {value!r}")
+        self.steps = max(1, round(presentation_ms / self.wta.exc.dt))
+        self.max_rate_hz = float(max_rate_hz)
+        self.weight_sum = 0.1 * n_input if weight_sum is None else float(weight_sum)
+        if not self.weight_sum > 0:
+            raise InputError(f"weight_sum must be positive, got {weight_sum!r}")
+        self.stdp_mode = stdp_mode
+        self.n_modules, self.n_input, self.n_exc = n_modules, n_input, n_exc
+        shape = (n_modules, n_input, n_exc)
+        if generator is not None and generator.device.type != torch.device(device or "cpu").type:
+            init = torch.rand(shape, generator=generator, dtype=dtype)
+        else:
+            init = torch.rand(shape, generator=generator, dtype=dtype, device=device)
+        weight = (init + 0.01) * init_scale
+        self.register_buffer("weight", weight.to(device))
+        self.register_buffer("theta", torch.zeros(n_modules, n_exc, dtype=dtype, device=device))
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def dt(self) -> float:
+        """Simulation step (ms)."""
+        return self.wta.exc.dt
+
+    def _check_images(self, images: torch.Tensor, name: str, ndim: tuple[int, ...]) -> None:
+        check_tensor(images, name, ndim=ndim, device=self.weight.device)
+        if images.shape[-1] != self.n_input:
+            raise InputError(
+                f"{name} has {images.shape[-1]} inputs in its last dimension; the ensemble "
+                f"expects n_input={self.n_input}"
+            )
+        if images.numel() and (float(images.min()) < 0.0 or float(images.max()) > 1.0):
+            raise InputError(f"{name} must hold intensities in [0, 1]")
+
+    def normalize_(self) -> None:
+        """Scale every excitatory neuron's input weights to sum to ``weight_sum`` (in place)."""
+        self.weight.copy_(_normalize_columns(self.weight, self.weight_sum))
+
+    # ------------------------------------------------------------------ learning
+    @torch.no_grad()
+    def learn(self, images: torch.Tensor, *, generator: torch.Generator | None) -> torch.Tensor:
+        """One training presentation: module ``m`` sees ``images[m]`` (``[M, n_input]`` in
+        ``[0, 1]``; an all-zero row leaves its module unchanged, so modules with fewer places can
+        idle). Normalises the weights, simulates with adaptive thresholds, applies STDP.
+
+        Returns the excitatory spike counts ``[M, n_exc]``.
+        """
+        self._check_images(images, "DiehlCookEnsemble.learn images [M, n_input]", (2,))
+        if images.shape[0] != self.n_modules:
+            raise InputError(
+                f"learn images have {images.shape[0]} rows; expected one per module "
+                f"({self.n_modules})"
+            )
+        self.normalize_()
+        images = images.to(self.weight.dtype)
+        pre = poisson_spikes(
+            images, self.steps, max_rate_hz=self.max_rate_hz, dt_ms=self.dt, generator=generator
+        )  # [T, M, n_in]
+        like = self.theta
+        state = WTAState.rest(like, self.wta, theta=self.theta)
+        if self.stdp_mode == "presentation":
+            current = torch.einsum("tmi,min->tmn", pre, self.weight)
+            post, state = wta_run(current, state, self.wta)
+            trace = STDPState.zeros(pre[0], post[0])
+            dw, _ = _stdp_window(pre, post, trace, self.stdp)
+            self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
+        else:
+            trace = STDPState.zeros(pre[0], like)
+            post = torch.empty(self.steps, *like.shape, dtype=like.dtype, device=like.device)
+            for t in range(self.steps):
+                current = torch.einsum("mi,min->mn", pre[t], self.weight)
+                post[t], state = _wta_step(current, state, self.wta)
+                dw, trace = _stdp_step(pre[t], post[t], trace, self.stdp)
+                self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
+        self.theta.copy_(state.exc.theta)
+        return post.sum(0)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def respond(
+        self,
+        images: torch.Tensor,
+        *,
+        generator: torch.Generator | None,
+        batch_size: int = 128,
+        time_chunk: int = 64,
+        max_rate_hz: float | None = None,
+    ) -> torch.Tensor:
+        """Spike counts of every module's excitatory neurons for each image, thresholds frozen.
+
+        Args:
+            images: ``[B, n_input]`` (every module sees the same image, one shared Poisson
+                input layer) or ``[B, M, n_input]`` (one image per module), in ``[0, 1]``.
+            generator: draws the Poisson inputs.
+            batch_size: images simulated together (bounds memory).
+            time_chunk: steps whose input currents are computed in one matrix product.
+            max_rate_hz: input rate of intensity 1 for these queries (default: the training
+                rate).
+
+        Returns:
+            ``[B, M, n_exc]`` spike counts (float).
+        """
+        self._check_images(images, "DiehlCookEnsemble.respond images", (2, 3))
+        shared = images.dim() == 2
+        if not shared and images.shape[1] != self.n_modules:
+            raise InputError(
+                f"respond images [B, M, n_input] have M={images.shape[1]}; the ensemble has "
+                f"{self.n_modules} modules"
+            )
+        if batch_size < 1 or time_chunk < 1:
+            raise InputError("batch_size and time_chunk must be positive")
+        rate = self.max_rate_hz if max_rate_hz is None else float(max_rate_hz)
+        if not 0 < rate * self.dt / 1000.0 <= 1.0:
+            raise InputError(f"respond max_rate_hz={rate} must be positive, at most 1 per step")
+        images = images.to(self.weight.dtype)
+        frozen = self.wta._replace(exc=self.wta.exc._replace(theta_plus=0.0))
+        flat = self.weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
+        out = []
+        for start in range(0, images.shape[0], batch_size):
+            chunk = images[start : start + batch_size]
+            b = chunk.shape[0]
+            like = self.theta.expand(b, -1, -1)
+            state = WTAState.rest(like, frozen, theta=self.theta)
+            counts = torch.zeros_like(like)
+            for t0 in range(0, self.steps, time_chunk):
+                steps = min(time_chunk, self.steps - t0)
+                pre = poisson_spikes(
+                    chunk, steps, max_rate_hz=rate, dt_ms=self.dt, generator=generator
+                )
+                if shared:
+                    current = (pre @ flat).view(steps, b, self.n_modules, self.n_exc)
+                else:
+                    current = torch.einsum("tbmi,min->tbmn", pre, self.weight)
+                spikes, state = wta_run(current, state, frozen)
+                counts += spikes.sum(0)
+            out.append(counts)
+        return torch.cat(out)
