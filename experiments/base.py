@@ -98,6 +98,9 @@ class Experiment(abc.ABC, Generic[C]):
     description: ClassVar[str] = ""
     supports_ddp: ClassVar[bool] = False
     """Whether the family shards its batches for data-parallel ranks (see the module docstring)."""
+    metric_units: ClassVar[Mapping[str, str]] = {}
+    """Units of logged metrics for plot labels, e.g. ``{"loss": "MSE", "psnr": "dB"}``
+    (``neurosim show`` falls back to common names: ``psnr`` dB, ``*accuracy`` fraction, ...)."""
 
     trainer: Trainer | None = None
     """Set in ``setup`` by gradient-trained families; the runner checkpoints and restores it."""

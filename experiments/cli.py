@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="summary table and PNG plots of a run or sweep")
     show.add_argument("run", help="run (or sweep) directory")
     show.add_argument("--no-plots", action="store_true", help="print only, write no PNG files")
+    show.add_argument("--metric", help="sweep: the final metric of the comparison plot")
 
     demo = sub.add_parser("demo", help="run every experiment's short `demo` preset")
     demo.add_argument("--runs-dir", help="parent folder of run directories (default ./runs)")
@@ -242,7 +243,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from experiments.show import show_run
 
-    print(show_run(args.run, plots=not args.no_plots))
+    print(show_run(args.run, plots=not args.no_plots, metric=args.metric))
     return 0
 
 

@@ -216,6 +216,16 @@ class Results:
     def status(self) -> str:
         return str(self.attrs.get("status", "unknown"))
 
+    @property
+    def run_label(self) -> str:
+        """``"<experiment> <run folder>"`` for figure titles; a sweep trial adds its sweep's
+        folder (``"image_fit image_fit-20261126-120000-ab12/run003"``)."""
+        run_dir = self.path.parent
+        name = run_dir.name
+        if (run_dir.parent / "manifest.json").is_file():
+            name = f"{run_dir.parent.name}/{name}"
+        return f"{self.attrs.get('experiment', '?')} {name}"
+
 
 def open_results(path: str | os.PathLike[str], *, load_arrays: bool = True) -> Results:
     """Read and validate a results file; a missing, corrupt or foreign file is a ResultsError."""

@@ -1,4 +1,4 @@
-"""Monitors: record spikes and membrane potentials into an HDF5 file, plus raster/trace plots.
+"""Monitors: record spikes and membrane potentials into an HDF5 file.
 
 A :class:`Monitor` receives one tensor per time step (``record``) or a time-major block
 (``record_sequence``), or hooks a module's forward pass (``attach``). Each recorded frame is
@@ -27,6 +27,9 @@ Example::
     spikes.close(); volts.close()                     # flush and detach
     fig = plot_spike_raster(read_monitor(run_dir / "results.h5", "hidden_spikes"), sample=0)
 
+The plots live in :mod:`neurosim.plotting.spikes`; ``plot_spike_raster``,
+``plot_membrane_traces`` and ``save_figure`` stay importable from here.
+
 :meth:`Monitor.attach` taps a neurosim neuron's ``step``/``multi_step`` (so it also records
 inside :class:`~neurosim.neurons.SpikingSequential`, which does not go through ``forward``) and
 uses a forward hook on any other module.
@@ -37,7 +40,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import h5py
 import numpy as np
@@ -48,10 +51,8 @@ from neurosim.backend import InputError
 from neurosim.backend.h5io import atomic_h5_edit
 from neurosim.functional.lif import NeuronSequence
 from neurosim.neurons.base import SpikingNeuron
-
-if TYPE_CHECKING:  # matplotlib loads only when a plot is drawn
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+from neurosim.plotting.spikes import plot_membrane_traces, plot_spike_raster  # re-exported
+from neurosim.plotting.style import save_figure  # re-exported
 
 __all__ = [
     "Monitor",
@@ -423,123 +424,3 @@ def read_monitor(path: str | os.PathLike[str], name: str) -> np.ndarray:
             have = sorted(arrays) if arrays is not None else []
             raise InputError(f"{str(path)!r} has no monitor array {name!r}; it has: {have}")
         return np.asarray(arrays[name][()])
-
-
-# ---------------------------------------------------------------------- plots
-def _as_2d(x: torch.Tensor | np.ndarray, sample: int | None, what: str) -> np.ndarray:
-    """``[T, N]`` numpy from ``[T]``, ``[T, N]`` or ``[T, B, ...]`` (batch item ``sample``)."""
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.ndim == 1:
-        return arr[:, None]
-    if arr.ndim == 2 and sample is None:
-        return arr
-    if arr.ndim >= 3 and sample is None:
-        raise InputError(
-            f"{what} of shape {arr.shape} has a batch axis ([T, B, ...]); pass sample=<index>"
-        )
-    if arr.ndim >= 2 and sample is not None:
-        if arr.ndim == 2:
-            raise InputError(f"{what} of shape {arr.shape} is [T, N]; sample= needs [T, B, ...]")
-        if not -arr.shape[1] <= sample < arr.shape[1]:
-            raise InputError(f"{what}: sample {sample} out of range for batch {arr.shape[1]}")
-        arr = arr[:, sample]
-    return arr.reshape(arr.shape[0], -1)
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if ax is not None:
-        fig = ax.get_figure()
-        if not isinstance(fig, Figure):
-            raise InputError("ax must belong to a matplotlib Figure")
-        return fig, ax
-    fig = Figure(figsize=size)
-    FigureCanvasAgg(fig)  # no pyplot: no global figure registry, works headless
-    return fig, fig.add_subplot(1, 1, 1)
-
-
-def plot_spike_raster(
-    spikes: torch.Tensor | np.ndarray,
-    *,
-    sample: int | None = None,
-    dt: float = 1.0,
-    ax: Axes | None = None,
-    title: str | None = None,
-    marker_size: float = 2.0,
-) -> Figure:
-    """Spike raster: a dot at ``(t * dt, neuron)`` for every nonzero ``spikes[t, neuron]``.
-
-    Args:
-        spikes: ``[T, N]``, or ``[T, B, ...]`` with ``sample`` picking the batch item (features
-            are flattened).
-        dt: time per step (the x axis is ``t * dt``).
-        ax: draw into these axes; default a new Agg figure (no pyplot state).
-
-    Returns:
-        the figure (save it with :func:`save_figure` or ``fig.savefig``).
-    """
-    arr = _as_2d(spikes, sample, "spikes")
-    fig, axes = _axes(ax, (8.0, 4.0))
-    t, n = np.nonzero(arr)
-    axes.scatter(t * dt, n, s=marker_size, c="k", marker="|" if marker_size > 4 else ".")
-    axes.set_xlim(-0.5 * dt, arr.shape[0] * dt)
-    axes.set_ylim(-0.5, arr.shape[1] - 0.5)
-    axes.set_xlabel("time" if dt == 1.0 else f"time (dt = {dt:g})")
-    axes.set_ylabel("neuron")
-    axes.set_title(title or f"spike raster ({int(t.size)} spikes, {arr.shape[1]} neurons)")
-    return fig
-
-
-def plot_membrane_traces(
-    v: torch.Tensor | np.ndarray,
-    *,
-    sample: int | None = None,
-    neurons: list[int] | None = None,
-    threshold: float | None = None,
-    spikes: torch.Tensor | np.ndarray | None = None,
-    dt: float = 1.0,
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Membrane potential ``v[t, n]`` against time for a few neurons, with optional threshold.
-
-    Args:
-        v: ``[T, N]`` or ``[T, B, ...]`` with ``sample``.
-        neurons: which (flattened) neurons to draw; default the first ``min(N, 8)``.
-        threshold: draws a dashed horizontal line at this potential.
-        spikes: same shape as ``v``; marks spike times with dots on each drawn trace.
-        dt: time per step.
-    """
-    arr = _as_2d(v, sample, "membrane v")
-    chosen = list(range(min(arr.shape[1], 8))) if neurons is None else list(neurons)
-    for n in chosen:
-        if not 0 <= n < arr.shape[1]:
-            raise InputError(f"neuron index {n} out of range for {arr.shape[1]} neurons")
-    fig, axes = _axes(ax, (8.0, 3.0))
-    time = np.arange(arr.shape[0]) * dt
-    spk = _as_2d(spikes, sample, "spikes") if spikes is not None else None
-    if spk is not None and spk.shape != arr.shape:
-        raise InputError(f"spikes of shape {spk.shape} do not match v of shape {arr.shape}")
-    for n in chosen:
-        (line,) = axes.plot(time, arr[:, n], lw=1.0, label=f"neuron {n}")
-        if spk is not None:
-            hit = np.nonzero(spk[:, n])[0]
-            axes.plot(time[hit], arr[hit, n], ".", color=line.get_color())
-    if threshold is not None:
-        axes.axhline(threshold, ls="--", c="grey", lw=0.8, label="threshold")
-    axes.set_xlabel("time" if dt == 1.0 else f"time (dt = {dt:g})")
-    axes.set_ylabel("membrane potential")
-    axes.set_title(title or "membrane traces")
-    if len(chosen) <= 8:
-        axes.legend(loc="upper right", fontsize="small")
-    return fig
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix, e.g. ``.png``); returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +24,11 @@ from experiments.registry import register
 from experiments.trainer import OptimConfig, Trainer, TrainerConfig
 from fields import MLP, FourierFeatures
 from neurosim.backend import seeded
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from experiments.results import Results
 
 
 def load_image(spec: str, size: int) -> np.ndarray:
@@ -110,6 +115,24 @@ class ImageFit(Experiment[ImageFitConfig]):
     config_class = ImageFitConfig
     supports_ddp = True
     description = "fit a 2-D image (scikit-image photo or a file) with a Fourier-feature MLP"
+    metric_units: ClassVar[dict[str, str]] = {"loss": "MSE, intensity in [0, 1]", "psnr": "dB"}
+
+    @classmethod
+    def figures(cls, results: Results) -> dict[str, Figure]:
+        """``reconstruction``: target, prediction (with its PSNR) and the absolute-error map."""
+        from neurosim.plotting.fields import plot_reconstruction
+
+        arrays = results.arrays
+        if "prediction" not in arrays or "target" not in arrays:
+            return {}  # a run that stopped before its final arrays
+        config = results.attrs.get("config")
+        image = f" ({config.get('image')})" if isinstance(config, dict) else ""
+        title = f"{results.run_label}: Fourier-feature MLP fit{image}"
+        return {
+            "reconstruction": plot_reconstruction(
+                arrays["prediction"], arrays["target"], title=title
+            )
+        }
 
     def setup(self) -> None:
         cfg = self.config

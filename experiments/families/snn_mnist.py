@@ -27,7 +27,7 @@ Encodings: ``direct`` (the grey level is the input current at every step; defaul
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -46,6 +46,11 @@ from neurosim.functional.encoding import latency_encode, rate_encode
 from neurosim.functional.surrogate import SURROGATES, Surrogate
 from neurosim.monitors import Monitor
 from neurosim.neurons import LI, LIF
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from experiments.results import Results
 
 ENCODINGS = ("direct", "rate", "latency")
 DATASETS = ("mnist", "sklearn_digits")
@@ -150,6 +155,60 @@ class SnnMnist(Experiment[SnnMnistConfig]):
     config_class = SnnMnistConfig
     supports_ddp = True
     description = "2-layer spiking classifier (LIF + LI readout) on MNIST, held-out accuracy"
+    metric_units: ClassVar[dict[str, str]] = {
+        "loss": "cross-entropy, nats",
+        "holdout_loss": "cross-entropy, nats",
+        "hidden_rate": "spikes/neuron/step",
+        "holdout_hidden_rate": "spikes/neuron/step",
+    }
+
+    @classmethod
+    def figures(cls, results: Results) -> dict[str, Figure]:
+        """From the recorded held-out digits (``record_digits``): ``hidden_raster`` (the hidden
+        LIF spikes of every recorded digit, one after another), ``readout_traces`` (the ten
+        readout membranes of the first digit) and ``hidden_rate_histogram`` (per-neuron firing rates)."""
+        from neurosim.plotting.spikes import (
+            plot_firing_rates,
+            plot_membrane_traces,
+            plot_spike_raster,
+        )
+
+        spikes = results.arrays.get("holdout_hidden_spikes")  # [T, digits, hidden]
+        v_out = results.arrays.get("holdout_readout_v")  # [T, digits, 10]
+        labels = results.arrays.get("holdout_labels")  # [digits]
+        if spikes is None or v_out is None or labels is None or spikes.ndim != 3:
+            return {}  # record_digits = 0, or a run stopped before its evaluation
+        steps, digits, hidden = spikes.shape
+        run = results.run_label
+        chained = spikes.transpose(1, 0, 2).reshape(steps * digits, hidden)
+        raster = plot_spike_raster(
+            chained,
+            title=f"{run}: hidden LIF spikes of {digits} held-out digits ({steps} steps each)",
+        )
+        ax = raster.axes[0]
+        for d in range(digits):
+            if d:
+                ax.axvline(d * steps - 0.5, color="grey", lw=0.8, ls=":")
+            name = f"label {int(labels[d])}" if digits <= 8 else str(int(labels[d]))
+            ax.text((d + 0.5) * steps - 0.5, hidden - 0.5, name, ha="center", va="bottom",
+                    fontsize=7)  # fmt: skip
+        ax.set_xlabel("time step (digits one after another)")
+        ax.set_title(ax.get_title(), pad=14)
+        truth = int(labels[0])
+        predicted = int(np.argmax(v_out[:, 0].mean(0)))
+        names = [f"class {c}" + (" (true)" if c == truth else "") for c in range(v_out.shape[2])]
+        traces = plot_membrane_traces(
+            v_out,
+            sample=0,
+            neurons=range(v_out.shape[2]),
+            labels=names,
+            title=f"{run}: readout membranes, held-out digit 0 (label {truth}, "
+            f"predicted {predicted})",
+        )
+        rates = plot_firing_rates(
+            spikes, title=f"{run}: hidden firing rates, mean over {digits} held-out digits"
+        )
+        return {"hidden_raster": raster, "readout_traces": traces, "hidden_rate_histogram": rates}
 
     def setup(self) -> None:
         """Load and split the digits, build the network, its trainer and the data-order generator."""
