@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; on a CUDA machine use e.g. `make TORCH_SPEC=torch==2.14.1 test`.
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,gpu,ray,interop,docs,vpr
+# No wheel cache: the two environments need ~12 GB of disk already; a cache would double the
+# downloaded part.
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: install demo test lint format typecheck pytest clean device-wheels docs nerfstudio-env
 
