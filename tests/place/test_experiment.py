@@ -42,6 +42,13 @@ def test_tiny_run_metrics_split_and_figures(tmp_path: Path) -> None:
     # moves these numbers
     assert m["snn/recall@5"] == pytest.approx(13 / 19, abs=1e-9)
     results = open_results(result.run_dir)
+    # the reported recalls, recomputed with NumPy from the stored similarity and ground truth
+    sim = np.asarray(results.arrays["similarity_snn_reg"], dtype=np.float64)[test]
+    truth = np.asarray(results.arrays["ground_truth"], dtype=bool)[test]
+    order = np.argsort(-sim, axis=1, kind="stable")
+    for n in (1, 5, 10):
+        hits = [truth[i, order[i, :n]].any() for i in range(len(test))]
+        assert m[f"snn_reg/recall@{n}"] == pytest.approx(float(np.mean(hits))), n
     timing = results.attrs["timing"]
     assert timing["train_s"] > 0 and timing["queries_per_s"] > 0
     assert results.arrays["test_queries"].tolist() == test.tolist()
