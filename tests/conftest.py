@@ -30,3 +30,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def cpu() -> torch.device:
     return torch.device("cpu")
+
+
+@pytest.fixture
+def png_check():  # type: ignore[no-untyped-def]
+    """``png_check(path, min_size=(w, h))``: the file is a non-blank PNG at least that large."""
+    from tests._png import check_png
+
+    return check_png

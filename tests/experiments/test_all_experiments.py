@@ -1,5 +1,6 @@
-"""Every registered experiment, no skip list: a tiny run, and an interrupted run that resumes to
-the same final metrics (the crash-safety contract of every experiment family)."""
+"""Every registered experiment, no skip list: a tiny run, `neurosim show` on it (every figure
+of the family written as a non-blank PNG), and an interrupted run that resumes to the same final
+metrics (the crash-safety contract of every experiment family)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from experiments.cli import main
 from experiments.registry import experiment_names, get_experiment
 from experiments.results import open_results
 from experiments.runner import make_config, resume_run, run_experiment
+from neurosim.plotting.style import pyplot
 
 
 class Interrupted(Exception):
@@ -20,7 +23,11 @@ class Interrupted(Exception):
 
 @pytest.mark.parametrize("name", experiment_names())
 def test_tiny_run_then_interrupted_run_resumes_identically(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    png_check: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     steps = make_config(name, [], "tiny").steps
     every = max(1, steps // 2)
@@ -29,6 +36,15 @@ def test_tiny_run_then_interrupted_run_resumes_identically(
     assert reference.metrics, f"{name} reports no final metrics"
     assert all(math.isfinite(v) for v in reference.metrics.values()), reference.metrics
     assert open_results(reference.run_dir).status == "finished"
+
+    assert main(["show", str(reference.run_dir)]) == 0
+    assert "finished" in capsys.readouterr().out
+    written = {p.stem for p in (reference.run_dir / "plots").glob("*.png")}
+    family = set(get_experiment(name).figures(open_results(reference.run_dir)))
+    pyplot().close("all")
+    assert family <= written, f"{name}: figures not written: {family - written}"
+    for stem in written:
+        png_check(reference.run_dir / "plots" / f"{stem}.png", min_size=(300, 200))
 
     cls = get_experiment(name)
     original = cls.step

@@ -1,11 +1,11 @@
-"""Shared check for plot tests: a rendered file is a non-empty image of the expected size."""
+"""Shared check for plot tests: a rendered file is a non-empty image of the expected size
+(the ``png_check`` fixture of ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def check_png(path: Path, min_size: tuple[int, int] = (200, 150)) -> np.ndarray:
@@ -19,8 +19,3 @@ def check_png(path: Path, min_size: tuple[int, int] = (200, 150)) -> np.ndarray:
     rgb = image[..., :3]
     assert float(rgb.std()) > 0.01, f"{path} is a blank image"
     return image
-
-
-@pytest.fixture
-def png_check():  # type: ignore[no-untyped-def]
-    return check_png
