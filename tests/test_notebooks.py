@@ -19,6 +19,9 @@ def test_there_are_notebooks() -> None:
 def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEUROSIM_RUNS", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # one torch thread in the kernel: the configs are tiny, and with two threads every small op
+    # waits for the second core whenever anything else runs (a notebook took 5 min instead of 8 s)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook,
