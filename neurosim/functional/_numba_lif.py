@@ -5,12 +5,10 @@ of the flattened per-step shape ``[B * F]`` into blocks of :data:`BLOCK`; each b
 with its membranes in a small buffer that stays in the L1 cache (one pass over the input and the
 outputs). The backward walks time in reverse over whole rows, with the surrogate evaluated once
 per element. The loops over neurons are branch-free and touch few arrays, so LLVM vectorises
-them. Neurons are independent, so with several torch threads (``torch.get_num_threads()``) the
-columns are split into contiguous chunks, one per thread, each run by the same compiled kernel on
-a plain Python thread (the kernels release the GIL: ``nogil``). Not numba's ``parallel=True``:
-its OpenMP pool would spin beside torch's, which on a busy 2-core machine cost tens of
-milliseconds per call (measured); idle Python threads block instead. Below
-:data:`MIN_COLUMNS_PER_THREAD` neurons per chunk one thread does it all.
+them. The kernels run on one
+thread: numba's parallel regions start their own OpenMP thread pool beside torch's, and on a
+busy 2-core machine the two pools' spin-waiting cost tens of milliseconds per call (measured),
+far more than a second thread saves on a scan that is a tenth of the layer's matmul.
 Without autograd there is no per-step graph; the maths are those of
 :func:`~neurosim.functional.lif.lif_forward_step` and
 :func:`~neurosim.functional.lif.lif_backward_step`.
@@ -24,8 +22,6 @@ numba caches the machine code on disk for later processes.
 
 from __future__ import annotations
 
-import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -36,19 +32,11 @@ from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
 BLOCK = 512
-#: the fewest neurons a thread gets; smaller scans run on the calling thread alone
-MIN_COLUMNS_PER_THREAD = 4096
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-
-
 _OPTIONS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 
 @njit(**_OPTIONS)
-def _forward(  # type: ignore[no-untyped-def]
-    x, v0, beta, theta, s_out, v_out, h_out, reset, delayed, pending, store_h, start, stop
-):
+def _forward(x, v0, beta, theta, s_out, v_out, h_out, reset, delayed, pending, store_h):  # type: ignore[no-untyped-def]
     """Forward over ``x [T, N]``; every inner loop is branch-free over the neurons (selects and
     the reference's arithmetic with 0/1 flags, exact in floating point), so it vectorises."""
     steps, n = x.shape
@@ -58,9 +46,9 @@ def _forward(  # type: ignore[no-untyped-def]
     f_zero = one if reset == 1 else zero
     f_pend = one if pending else zero
     scratch = np.empty(n, dtype=x.dtype)
-    for block in range((stop - start + BLOCK - 1) // BLOCK):
-        lo = start + block * BLOCK
-        hi = min(stop, lo + BLOCK)
+    for block in range((n + BLOCK - 1) // BLOCK):
+        lo = block * BLOCK
+        hi = min(n, lo + BLOCK)
         v = v0[lo:hi].copy()
         r = np.empty(hi - lo, dtype=x.dtype)
         for j in range(hi - lo):
@@ -117,7 +105,7 @@ def _forward(  # type: ignore[no-untyped-def]
 @njit(**_OPTIONS)
 def _backward(  # type: ignore[no-untyped-def]
     gs, gs_mode, gv, gv_mode, h, s, v, v0, beta, theta, reset, delayed, detach, pending,
-    surrogate, slope, gx, gv0, gbeta, gtheta, start, stop,
+    surrogate, slope, gx, gv0, gbeta, gtheta,
 ):  # fmt: skip
     """Reverse pass over whole rows (one time step of every neuron at a time): per step a few
     short loops, each over at most five arrays so that LLVM vectorises it (a single fused loop
@@ -139,7 +127,7 @@ def _backward(  # type: ignore[no-untyped-def]
     coef = np.empty(n, s.dtype)
     gsr = np.empty(n, s.dtype)
     r0 = np.empty(n, s.dtype)
-    for i in range(start, stop):
+    for i in range(n):
         r0[i] = one if v0[i] - theta[i] > zero else zero
         gbeta[i] = zero
         gtheta[i] = zero
@@ -153,106 +141,77 @@ def _backward(  # type: ignore[no-untyped-def]
         gxt = gx[t]
         # 1. surrogate row
         if surrogate == 0:
-            for i in range(start, stop):
+            for i in range(n):
                 z = c * (hh[i] - theta[i])
                 sg[i] = half_k / (one + z * z)
         elif surrogate == 1:
-            for i in range(start, stop):
+            for i in range(n):
                 a = k * abs(hh[i] - theta[i]) + one
                 sg[i] = one / (a * a)
         elif surrogate == 2:
-            for i in range(start, stop):
+            for i in range(n):
                 e = one / (one + np.exp(-k * (hh[i] - theta[i])))
                 sg[i] = k * e * (one - e)
         else:
-            for i in range(start, stop):
+            for i in range(n):
                 sg[i] = one
         # 2. gs * sg row (the spike's gradient through the surrogate)
         if gs_mode == 1:
             gst = gs[t]
-            for i in range(start, stop):
+            for i in range(n):
                 gsr[i] = gst[i] * sg[i]
         else:
-            for i in range(start, stop):
+            for i in range(n):
                 gsr[i] = gs_c * sg[i]
         # 3. total membrane gradient g = gv + carry (in place in carry)
         if gv_mode == 1:
             gvt = gv[t]
-            for i in range(start, stop):
+            for i in range(n):
                 carry[i] += gvt[i]
         elif gv_mode == 2:
-            for i in range(start, stop):
+            for i in range(n):
                 carry[i] += gv_c
         if delayed:
             # d = g + gs sg; dtheta -= gs sg + [sub] d r; dbeta += d keep v_prev; carry = d beta keep
-            for i in range(start, stop):
+            for i in range(n):
                 gxt[i] = carry[i] + gsr[i]
-            for i in range(start, stop):
+            for i in range(n):
                 gtheta[i] -= gsr[i] + f_sub * gxt[i] * rp[i]
-            for i in range(start, stop):
+            for i in range(n):
                 coef[i] = one - f_zero * rp[i]
-            for i in range(start, stop):
+            for i in range(n):
                 gbeta[i] += gxt[i] * coef[i] * vp[i]
-            for i in range(start, stop):
+            for i in range(n):
                 carry[i] = gxt[i] * beta[i] * coef[i]
         else:
             if reset == 0:
                 # gs_tot = gs - kg g theta; dh = g + gs_tot sg; dtheta = -g s - gs_tot sg (1 + pend)
-                for i in range(start, stop):
+                for i in range(n):
                     coef[i] = f_pend * (one if vp[i] - theta[i] > zero else zero)
-                for i in range(start, stop):
+                for i in range(n):
                     gtheta[i] -= carry[i] * st[i] + (gsr[i] - kg * carry[i] * theta[i] * sg[i]) * (
                         one + coef[i]
                     )
-                for i in range(start, stop):
+                for i in range(n):
                     gxt[i] = carry[i] + gsr[i] - kg * carry[i] * theta[i] * sg[i]
             elif reset == 1:
-                for i in range(start, stop):
+                for i in range(n):
                     coef[i] = gsr[i] - kg * carry[i] * hh[i] * sg[i]
-                for i in range(start, stop):
+                for i in range(n):
                     gtheta[i] -= coef[i]
-                for i in range(start, stop):
+                for i in range(n):
                     gxt[i] = carry[i] * (one - st[i]) + coef[i]
             else:
-                for i in range(start, stop):
+                for i in range(n):
                     gtheta[i] -= gsr[i]
-                for i in range(start, stop):
+                for i in range(n):
                     gxt[i] = carry[i] + gsr[i]
-            for i in range(start, stop):
+            for i in range(n):
                 gbeta[i] += gxt[i] * vp[i]
-            for i in range(start, stop):
+            for i in range(n):
                 carry[i] = gxt[i] * beta[i]
-    for i in range(start, stop):
+    for i in range(n):
         gv0[i] = carry[i]
-
-
-def _call(kernel: Any, args: tuple[Any, ...]) -> None:
-    kernel(*args)
-
-
-def _column_chunks(n: int) -> list[tuple[int, int]]:
-    """Contiguous ``[start, stop)`` column ranges, one per thread (multiples of 64 neurons)."""
-    threads = max(1, min(torch.get_num_threads(), n // max(1, MIN_COLUMNS_PER_THREAD)))
-    if threads == 1:
-        return [(0, n)]
-    size = math.ceil(math.ceil(n / threads) / 64) * 64  # whole cache lines per chunk
-    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
-
-
-def _run_chunks(kernel: Any, args: tuple[Any, ...], n: int) -> None:
-    """``kernel(*args, start, stop)`` over the column chunks, the first on this thread."""
-    global _POOL, _POOL_SIZE
-    chunks = _column_chunks(n)
-    if len(chunks) == 1:
-        kernel(*args, 0, n)
-        return
-    if _POOL is None or _POOL_SIZE < len(chunks) - 1:
-        _POOL_SIZE = len(chunks) - 1
-        _POOL = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="lif-numba")
-    futures = [_POOL.submit(_call, kernel, (*args, lo, hi)) for lo, hi in chunks[1:]]
-    kernel(*args, *chunks[0])
-    for future in futures:
-        future.result()
 
 
 def _grad_array(g: torch.Tensor | None, steps: int, n: int, dtype: torch.dtype) -> tuple[Any, int]:
@@ -293,9 +252,8 @@ class _LIFScanNumba(torch.autograd.Function):
         mems = torch.empty(steps, n, dtype=cd)
         store_h = not delayed and any(ctx.needs_input_grad[:4])
         hs = torch.empty(steps, n, dtype=cd) if store_h else torch.empty(1, 1, dtype=cd)
-        args = (xf.numpy(), v0f.numpy(), b.numpy(), th.numpy(), spikes.numpy(), mems.numpy(),
-                hs.numpy(), RESETS.index(reset), bool(delayed), bool(pending), store_h)  # fmt: skip
-        _run_chunks(_forward, args, n)
+        _forward(xf.numpy(), v0f.numpy(), b.numpy(), th.numpy(), spikes.numpy(), mems.numpy(),
+                 hs.numpy(), RESETS.index(reset), bool(delayed), bool(pending), store_h)  # fmt: skip
         ctx.save_for_backward(hs, spikes, mems, v0f, b, th)
         ctx.meta = (x.shape, x.dtype, v0.dtype, beta.shape, beta.dtype, theta.shape, theta.dtype)
         ctx.options = (RESETS.index(reset), bool(delayed), bool(detach), bool(pending),
@@ -312,10 +270,9 @@ class _LIFScanNumba(torch.autograd.Function):
         gv_arr, gv_mode = _grad_array(gv, steps, n, cd)
         gx = torch.empty(steps, n, dtype=cd)
         gv0, gb, gth = (torch.empty(n, dtype=cd) for _ in range(3))
-        args = (gs_arr, gs_mode, gv_arr, gv_mode, hs.numpy(), spikes.numpy(), mems.numpy(),
-                v0f.numpy(), b.numpy(), th.numpy(), *ctx.options, gx.numpy(), gv0.numpy(),
-                gb.numpy(), gth.numpy())  # fmt: skip
-        _run_chunks(_backward, args, n)
+        _backward(gs_arr, gs_mode, gv_arr, gv_mode, hs.numpy(), spikes.numpy(), mems.numpy(),
+                  v0f.numpy(), b.numpy(), th.numpy(), *ctx.options, gx.numpy(), gv0.numpy(),
+                  gb.numpy(), gth.numpy())  # fmt: skip
         step_shape = x_shape[1:]
         needs = ctx.needs_input_grad
         return (

@@ -122,34 +122,6 @@ def test_fp32_spikes_and_membranes_are_bitwise_the_reference() -> None:
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), backend
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_numba_split_over_threads_equals_one_thread_and_the_independent_loop(
-    threads: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With several torch threads the numba kernels run column chunks on Python threads; the
-    chunks (1,540 neurons cut into 2 or 3 ranges, a third of the options) give bitwise the result
-    of one thread, and match the independent loop."""
-    from neurosim.functional import _numba_lif
-
-    args = _args(shape=(4, 385), steps=12)
-    previous = torch.get_num_threads()
-    try:
-        monkeypatch.setattr(_numba_lif, "MIN_COLUMNS_PER_THREAD", 1)
-        torch.set_num_threads(threads)
-        assert len(_numba_lif._column_chunks(4 * 385)) == threads
-        for options in ALL_OPTIONS[::3]:
-            split = _run("numba", args, **options)
-            torch.set_num_threads(1)
-            single = _run("numba", args, **options)
-            torch.set_num_threads(threads)
-            want = _run("independent", args, **options)
-            for name, a, b, c in zip(NAMES, split, single, want, strict=True):
-                assert torch.equal(a, b), f"{options}: {name}"
-                torch.testing.assert_close(a, c, rtol=1e-9, atol=1e-9, msg=f"{options}: {name}")
-    finally:
-        torch.set_num_threads(previous)
-
-
 def test_bf16_storage_matches_fp32_reference() -> None:
     """bf16 storage (fp32 arithmetic): spikes equal the fp32 reference on the same bf16-rounded
     input except for rare threshold ties; membranes within bf16 resolution; the loop, numba and
