@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -247,9 +248,21 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wrap(head: str, items: list[str], width: int = 100) -> str:
+    """``head`` then ``items`` joined by commas, wrapped under the head at ``width`` columns."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if len(line) + len(piece) + 1 > width and line.strip() != head.strip():
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += piece + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from experiments.runner import run_experiment
-    from experiments.sweep import format_table
 
     names = [n for n in experiment_names() if "demo" in preset_names(n)]
     if args.only:
@@ -257,15 +270,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigError(f"no demo preset for {unknown}; experiments with one: {names}")
         names = [n for n in names if n in args.only]
-    rows, paths = [], []
+    rows: list[tuple[str, dict[str, Any]]] = []
+    paths: list[str] = []
     for name in names:
         print(f"== {name}: {get_experiment(name).description}", flush=True)
         result = run_experiment(name, [], args.runs_dir, "demo")
-        rows.append({"experiment": name, **result.metrics})
+        rows.append((name, dict(result.metrics)))
         paths.append(f"{name}: {result.results_path}")
         print(f"   results: {result.results_path}", flush=True)
     print()
-    print(format_table(rows))
+    for name, row in rows:  # one block per experiment: families report different metrics
+        items = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()]
+        print(_wrap(f"{name}: ", items))
     print("\nresults:\n  " + "\n  ".join(paths))
     print("\nread a run with: neurosim show RUN_DIR  (summary table + PNG plots)")
     return 0
