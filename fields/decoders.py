@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 
 from neurosim.backend import InputError
@@ -53,3 +56,14 @@ class MLP(nn.Sequential):
         super().__init__(*modules)
         self.in_dim = in_dim
         self.out_dim = out_dim
+
+
+def reinit_linears(module: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator`` (reproducible)."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                bound = 1.0 / math.sqrt(m.in_features)
+                m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
+                if m.bias is not None:
+                    m.bias.copy_((torch.rand(m.bias.shape, generator=generator) * 2 - 1) * bound)

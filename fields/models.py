@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from fields.cam import CAMDecoder
-from fields.decoders import MLP
+from fields.decoders import MLP, reinit_linears
 from fields.encodings import build_encoding, get_baseline, model_names
 from fields.encodings.rbf import AdaptiveRBF, NeuRBFHybrid
 from fields.siren import Siren
@@ -71,7 +71,7 @@ def build_decoder(
         first_sine = opts.pop("first_sine", None)
         mlp: MLP = call_with(kind, MLP, opts, in_dim=in_dim, out_dim=out_dim)
         if generator is not None:
-            _reinit_linears(mlp, generator)
+            reinit_linears(mlp, generator)
         if first_sine is not None:
             if len(mlp) < 3:
                 raise InputError("decoder first_sine needs an MLP with at least 2 layers")
@@ -83,17 +83,6 @@ def build_decoder(
     if kind == "siren":
         return call_with(kind, Siren, opts, in_dim=in_dim, out_dim=out_dim, generator=generator)  # type: ignore[no-any-return]
     raise InputError(f"unknown decoder type {kind!r}; expected one of {DECODERS}")
-
-
-def _reinit_linears(module: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator`` (reproducible)."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Linear):
-                bound = 1.0 / math.sqrt(m.in_features)
-                m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
-                if m.bias is not None:
-                    m.bias.copy_((torch.rand(m.bias.shape, generator=generator) * 2 - 1) * bound)
 
 
 class Field(nn.Module):

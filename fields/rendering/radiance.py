@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from fields.cam import cam_modulate, interpolate_grid
-from fields.decoders import MLP
+from fields.decoders import MLP, reinit_linears
 from fields.encodings.fourier import FourierFeatures
 from fields.encodings.hashgrid import HashGrid
 from fields.encodings.rbf import AdaptiveRBF, NeuRBFHybrid
@@ -386,19 +386,8 @@ def radiance_field(
         encoding, aabb, direction_cam=direction_cam, position_cam=position_cam, **field_opts
     )
     if generator is not None:
-        _reinit_linears(field, generator)
+        reinit_linears(field, generator)
     return field
-
-
-def _reinit_linears(module: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default ``nn.Linear`` initialisation drawn from ``generator`` (reproducible)."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Linear):
-                bound = 1.0 / math.sqrt(m.in_features)
-                m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
-                if m.bias is not None:
-                    m.bias.copy_((torch.rand(m.bias.shape, generator=generator) * 2 - 1) * bound)
 
 
 class ProposalDensity(nn.Module):
@@ -427,7 +416,7 @@ class ProposalDensity(nn.Module):
         )
         self.mlp = MLP(self.encoding.out_dim, 1, 16, 2)
         if generator is not None:
-            _reinit_linears(self.mlp, generator)
+            reinit_linears(self.mlp, generator)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return trunc_exp(self.mlp(self.encoding(u))[..., 0])
