@@ -55,6 +55,7 @@ from torch import nn
 from experiments.base import Experiment, RunConfig
 from experiments.data import dataset_path
 from experiments.distributed import shard
+from experiments.families._continual import sequence_position, summarise_matrices
 from experiments.registry import register
 from experiments.trainer import CallbackLocation, OptimConfig, Trainer, TrainerConfig
 from neurosim.backend import InputError, seeded
@@ -63,7 +64,7 @@ from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, load_sklearn_digit
 from neurosim.dendrites import DendriticMLP, SpikingDendriticMLP, nearest_prototype, task_prototype
 from neurosim.functional.dendrites import GATINGS
 from neurosim.functional.surrogate import SURROGATES, Surrogate
-from neurosim.metrics.continual import average_accuracy, backward_transfer, learning_accuracy
+from neurosim.metrics.continual import average_accuracy, backward_transfer
 from neurosim.sparse import decay_boosts, update_duty_cycles
 
 if TYPE_CHECKING:
@@ -263,11 +264,7 @@ class ActiveDendrites(Experiment[ActiveDendritesConfig]):
     def _position(self, step: int) -> tuple[int, int, int, int]:
         """``(seed index, method index, task, step within the task)`` of a global step."""
         c = self.config
-        per_run = c.n_tasks * c.steps_per_task
-        run, within = divmod(step, per_run)
-        seed_i, method_i = divmod(run, len(c.methods))
-        task, local = divmod(within, c.steps_per_task)
-        return seed_i, method_i, task, local
+        return sequence_position(step, len(c.methods), c.n_tasks, c.steps_per_task)
 
     def build_model(self, method: str, seed: int) -> nn.Module:
         """The network of ``method`` with the weights and masks of ``seed``."""
@@ -409,16 +406,7 @@ class ActiveDendrites(Experiment[ActiveDendritesConfig]):
     def evaluate(self) -> dict[str, float]:
         """ACC, BWT and learning accuracy per method (mean and SD over seeds)."""
         out: dict[str, float] = {"prototype_accuracy": float(np.mean(self.prototype_accuracy))}
-        for method, mats in self.matrices.items():
-            acc = [average_accuracy(m) for m in mats]
-            bwt = [backward_transfer(m) for m in mats]
-            out[f"acc_{method}"] = float(np.mean(acc))
-            out[f"bwt_{method}"] = float(np.mean(bwt))
-            out[f"la_{method}"] = float(np.mean([learning_accuracy(m) for m in mats]))
-            if len(mats) > 1:
-                out[f"acc_{method}_sd"] = float(np.std(acc))
-                out[f"bwt_{method}_sd"] = float(np.std(bwt))
-        return out
+        return {**out, **summarise_matrices(self.matrices)}
 
     def artifacts(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {"prototype_accuracy": self.prototype_accuracy}

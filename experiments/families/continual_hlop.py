@@ -52,6 +52,7 @@ from torch import nn
 from experiments.base import Experiment, RunConfig
 from experiments.data import dataset_path
 from experiments.distributed import shard
+from experiments.families._continual import sequence_position, summarise_matrices
 from experiments.registry import register
 from experiments.trainer import CallbackLocation, OptimConfig, Trainer, TrainerConfig
 from neurosim.backend import InputError, seeded
@@ -59,7 +60,7 @@ from neurosim.datasets.continual import SPLIT_PAIRS, ContinualTask, permuted_tas
 from neurosim.datasets.mnist import MNIST_LAYOUT, load_mnist, load_sklearn_digits
 from neurosim.functional.hebbian import SIGNALS, HebbianParameters
 from neurosim.functional.surrogate import SURROGATES, Surrogate
-from neurosim.metrics.continual import average_accuracy, backward_transfer, learning_accuracy
+from neurosim.metrics.continual import average_accuracy, backward_transfer
 from neurosim.neurons import LIF
 from neurosim.plasticity import EWC, HLOP, MODES, SVDProjection, fisher_diagonal
 
@@ -377,12 +378,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
     def _position(self, step: int) -> tuple[int, int, int, int]:
         """``(seed index, method index, task, step within the task)`` of a global step."""
         c = self.config
-        per_task = c.steps_per_task
-        per_run = c.n_tasks * per_task
-        run, within = divmod(step, per_run)
-        seed_i, method_i = divmod(run, len(c.methods))
-        task, local = divmod(within, per_task)
-        return seed_i, method_i, task, local
+        return sequence_position(step, len(c.methods), c.n_tasks, c.steps_per_task)
 
     def _start_run(self, seed_i: int, method_i: int) -> None:
         """Fresh model, method state and data generator for one (seed, method) run."""
@@ -596,19 +592,7 @@ class ContinualHlop(Experiment[ContinualHlopConfig]):
     # ------------------------------------------------------------------ results
     def evaluate(self) -> dict[str, float]:
         """ACC, BWT and learning accuracy per method (mean and SD over seeds)."""
-        out: dict[str, float] = {}
-        for method, mats in self.matrices.items():
-            acc = [average_accuracy(m) for m in mats]
-            out[f"acc_{method}"] = float(np.mean(acc))
-            if method != "joint":
-                bwt = [backward_transfer(m) for m in mats]
-                out[f"bwt_{method}"] = float(np.mean(bwt))
-                out[f"la_{method}"] = float(np.mean([learning_accuracy(m) for m in mats]))
-            if len(mats) > 1:
-                out[f"acc_{method}_sd"] = float(np.std(acc))
-                if method != "joint":
-                    out[f"bwt_{method}_sd"] = float(np.std(bwt))
-        return out
+        return summarise_matrices(self.matrices, no_transfer=("joint",))
 
     def artifacts(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
