@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
 from neurosim.backend import InputError
 
 LOCK_FILE = ".lock"
+#: How long :meth:`DirectoryLock.acquire` waits for a lock whose owner is already exiting: a
+#: killed multi-threaded process shows as a zombie while its other threads still tear down, and
+#: the kernel drops its ``flock`` only when the last of them is gone.
+EXITING_OWNER_GRACE_S = 10.0
 
 
 class DirectoryInUseError(InputError):
@@ -46,7 +51,11 @@ class DirectoryLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`DirectoryInUseError` (never waits)."""
+        """Take the lock or raise :class:`DirectoryInUseError`.
+
+        Waits only while the owner is already exiting (up to ``EXITING_OWNER_GRACE_S``); a live
+        owner is reported at once.
+        """
         if self._fd is not None:
             return
         try:
@@ -55,10 +64,16 @@ class DirectoryLock:
             raise InputError(
                 f"cannot lock {self.what} directory {str(self.folder)!r}: {exc.strerror}"
             ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
+        deadline = time.monotonic() + EXITING_OWNER_GRACE_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                if pid is not None and _exiting(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
             os.close(fd)
             owner = f"PID {pid}" if pid is not None else "another process"
             raise DirectoryInUseError(
@@ -118,6 +133,26 @@ def lock_holder(folder: str | os.PathLike[str]) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def _exiting(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie (its lock is about to be dropped by the kernel)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return not _alive(pid)
+    return state in ("Z", "X")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_pid(fd: int) -> int | None:

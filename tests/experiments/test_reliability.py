@@ -266,3 +266,62 @@ def test_full_disk_is_one_line_and_the_run_resumes(tmp_path: Path, reference: Ru
     open_results(run_dir)  # still a readable results file
     resumed = resume_run(run_dir)  # space is back
     _same_run(resumed, reference)
+
+
+def test_lock_waits_for_an_owner_that_is_already_exiting(tmp_path: Path) -> None:
+    """A killed multi-threaded owner shows as a zombie before the kernel drops its flock.
+
+    Reproduced by hand: child A takes the lock and forks B (which inherits the open lock), then A
+    exits and stays an unreaped zombie while B holds the lock 0.5 s longer. The next acquire
+    waits for it instead of failing the resumed trial; a live owner is still refused at once.
+    """
+    from experiments.lock import DirectoryLock
+
+    r, w = os.pipe()
+    a = os.fork()
+    if a == 0:  # child A
+        try:
+            DirectoryLock(tmp_path).acquire()
+            if os.fork() == 0:  # grandchild B keeps the inherited lock a little longer
+                time.sleep(0.5)
+                os._exit(0)
+            os.write(w, b"x")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # wait until A is a zombie (exited, not reaped)
+        with open(f"/proc/{a}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    start = time.monotonic()
+    lock = DirectoryLock(tmp_path)
+    lock.acquire()  # waits for B to drop the lock, well inside the grace period
+    waited = time.monotonic() - start
+    lock.release()
+    os.waitpid(a, 0)
+    assert 0.2 < waited < 5
+
+    live = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom experiments.lock import DirectoryLock\n"
+            f"DirectoryLock({str(tmp_path)!r}).acquire(); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline().strip() == "ok"
+        start = time.monotonic()
+        with pytest.raises(DirectoryInUseError, match=f"in use by PID {live.pid}"):
+            DirectoryLock(tmp_path).acquire()
+        assert time.monotonic() - start < 1
+    finally:
+        live.kill()
+        live.wait()
