@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from numba import njit
 
+from neurosim.backend import memory
+
 _OPTIONS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 _MASK32 = 0xFFFFFFFF
 
@@ -176,9 +178,9 @@ def _geometry(config: Any, dtype: np.dtype[Any]) -> tuple[Any, ...]:
     )
 
 
-# Outputs and table gradients are allocated by numpy, which asks the kernel for transparent
-# huge pages on large arrays: on this kind of VM a fresh 32 MiB torch.empty costs ~8,000 page
-# faults on first touch (14 ms), numpy's ~500 (4 ms); the table gradient is 64 MiB at 2^19 x 16.
+# Outputs and table gradients on huge pages (neurosim.backend.memory): a fresh 32 MiB
+# torch.empty costs ~8,000 page faults on first touch (14 ms), numpy's ~500 (4 ms); the table
+# gradient is 64 MiB at 2^19 x 16.
 
 
 def _run_forward(x: torch.Tensor, params: torch.Tensor, config: Any) -> torch.Tensor:
@@ -186,8 +188,8 @@ def _run_forward(x: torch.Tensor, params: torch.Tensor, config: Any) -> torch.Te
     feats = config.n_features_per_level
     xa = x.detach().contiguous().numpy()
     table = params.detach().contiguous().view(-1, feats).numpy()
-    oa = (np.zeros if feats > 2 else np.empty)((n, config.out_dim), dtype=xa.dtype)
-    out = torch.from_numpy(oa)
+    out = (memory.zeros if feats > 2 else memory.empty)((n, config.out_dim), x.dtype)
+    oa = out.numpy()
     geometry = _geometry(config, xa.dtype)
     levels = np.arange(config.n_levels, dtype=np.int64)
     run = _kernels(config.in_dim, feats, False)
@@ -212,8 +214,8 @@ def _run_backward(
     feats = config.n_features_per_level
     xa = x.detach().contiguous().numpy()
     grad = grad_out.detach().to(x.dtype).numpy()  # any strides (y.sum() gives an expanded one)
-    ga = np.zeros((config.n_rows, feats), dtype=xa.dtype)
-    grad_table = torch.from_numpy(ga)
+    grad_table = memory.zeros((config.n_rows, feats), x.dtype)
+    ga = grad_table.numpy()
     geometry = _geometry(config, xa.dtype)
     run = _kernels(config.in_dim, feats, True)
     threads = min(_threads(n * config.n_levels), config.n_levels)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from neurosim.backend import memory
 from neurosim.functional.common import RESETS, compute_dtype
 from neurosim.functional.surrogate import SURROGATES
 
@@ -223,12 +224,10 @@ def _backward(  # type: ignore[no-untyped-def]
 
 
 def _empty(steps: int, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised ``[steps, n]`` tensor allocated by numpy, which asks the kernel for
-    transparent huge pages on arrays of 4 MiB and more: the first touch of a fresh 6.5 MiB
-    ``torch.empty`` costs ~1,600 page faults here, numpy's ~100 (the outputs are written once,
-    so their faults are a large share of the scan's time)."""
-    np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    return torch.from_numpy(np.empty((steps, n), dtype=np_dtype))
+    """``[steps, n]`` on huge pages (:mod:`neurosim.backend.memory`): the outputs and the input
+    gradient are written once, so page faults of a fresh ``torch.empty`` were a large share of
+    the scan's time (1,219 -> 102 faults per layer fwd+bwd)."""
+    return memory.empty((steps, n), dtype)
 
 
 def _grad_array(g: torch.Tensor | None, steps: int, n: int, dtype: torch.dtype) -> tuple[Any, int]:

@@ -66,6 +66,7 @@ from neurosim.backend import (
     Operation,
     check_tensor,
     kernels,
+    memory,
 )
 from neurosim.functional.lif import check_option, compute_dtype
 from neurosim.functional.scan import leaky_scan
@@ -606,7 +607,10 @@ class EagerLoops:
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         steps, batch, hidden = p.shape
         dm = m0.shape[1]
-        new = p.new_empty
+
+        def new(*shape: int) -> torch.Tensor:  # huge pages on the CPU: written once, step by step
+            return memory.empty(shape, p.dtype, p.device)
+
         hs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
         sig, mem = new(steps, batch, dm), new(steps, batch, dm)
         forward_loop(p, m0, w, hs, sig, mem, new(batch, hidden), new(batch, dm), relu)
@@ -621,10 +625,14 @@ class EagerLoops:
         keep_all: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         steps, batch, dm = dtanh.shape
-        gm = dtanh.new_empty(steps if keep_all else 2, batch, dm)
-        gzo = torch.empty_like(dtanh)
-        gz = [dtanh.new_empty(x.shape) for x in dact]
-        ga = dtanh.new_empty(batch, dact[0].shape[2])
+
+        def new(*shape: int) -> torch.Tensor:
+            return memory.empty(shape, dtanh.dtype, dtanh.device)
+
+        gm = new(steps if keep_all else 2, batch, dm)
+        gzo = new(steps, batch, dm)
+        gz = [new(*x.shape) for x in dact]
+        ga = new(batch, dact[0].shape[2])
         backward_loop(gext, w, dtanh, dact, gm, gzo, gz, ga)
         return gm, gzo, gz
 
