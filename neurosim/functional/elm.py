@@ -67,6 +67,7 @@ from neurosim.backend import (
     check_tensor,
     kernels,
     memory,
+    numba_backend,
 )
 from neurosim.functional.lif import check_option, compute_dtype
 from neurosim.functional.scan import leaky_scan
@@ -850,6 +851,15 @@ kernels.register_backend(
 )
 
 
+def _load_numba() -> Any:
+    from neurosim.functional._numba_elm import elm_memory_scan_numba
+
+    return elm_memory_scan_numba
+
+
+kernels.register_backend("elm_memory_scan", numba_backend(_load_numba))
+
+
 def _load_cuda_graph() -> Any:
     from neurosim.functional._elm_graph import elm_memory_scan_cuda_graph
 
@@ -886,8 +896,15 @@ class _TraceScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        y = x.new_empty(x.shape)  # contiguous time-major, whatever the layout of x
         k = decay.to(x.dtype).expand(x.shape[2:]).contiguous()
+        kernels_ = _numba_trace(x)
+        if kernels_ is not None:  # CPU: one compiled loop instead of T dispatched addcmuls
+            y = memory.empty(x.shape, x.dtype)
+            h = h0.to(x.dtype).expand(x.shape[1:])
+            kernels_.trace_forward(x.detach().numpy(), k.numpy(), h.detach().numpy(), y.numpy())
+            ctx.save_for_backward(y, decay, h0)
+            return y
+        y = x.new_empty(x.shape)  # contiguous time-major, whatever the layout of x
         prev = h0.to(x.dtype)
         for x_t, y_t in zip(x.unbind(0), y.unbind(0), strict=True):
             prev = torch.addcmul(x_t, prev, k, out=y_t)
@@ -898,10 +915,15 @@ class _TraceScan(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         y, decay, h0 = ctx.saved_tensors
         k = decay.to(grad.dtype).expand(grad.shape[2:]).contiguous()
-        gx = grad.new_empty(grad.shape)
-        carry = grad.new_zeros(grad.shape[1:])
-        for g_t, gx_t in zip(reversed(grad.unbind(0)), reversed(gx.unbind(0)), strict=True):
-            carry = torch.addcmul(g_t, carry, k, out=gx_t)
+        kernels_ = _numba_trace(grad)
+        if kernels_ is not None:
+            gx = memory.empty(grad.shape, grad.dtype)
+            kernels_.trace_backward(grad.detach().numpy(), k.numpy(), gx.numpy())
+        else:
+            gx = grad.new_empty(grad.shape)
+            carry = grad.new_zeros(grad.shape[1:])
+            for g_t, gx_t in zip(reversed(grad.unbind(0)), reversed(gx.unbind(0)), strict=True):
+                carry = torch.addcmul(g_t, carry, k, out=gx_t)
         needs = ctx.needs_input_grad
         grad_decay = None
         if needs[1]:
@@ -909,6 +931,18 @@ class _TraceScan(torch.autograd.Function):
             grad_decay = (gx * prev).sum((0, 1)).sum_to_size(decay.shape).to(decay.dtype)
         grad_h0 = (gx[0] * k).to(h0.dtype) if needs[2] else None
         return gx if needs[0] else None, grad_decay, grad_h0
+
+
+def _numba_trace(x: torch.Tensor) -> Any:
+    """The numba trace loops (:mod:`neurosim.functional._numba_elm`) for a CPU float32/64
+    tensor when numba imports, else ``None`` (the ``addcmul`` loop runs)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    try:
+        from neurosim.functional import _numba_elm
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+    return _numba_elm
 
 
 def trace_scan(

@@ -172,7 +172,7 @@ def spikes(steps: int, batch: int, width: int, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("backend", ["loop", "torch"])
+@pytest.mark.parametrize("backend", ["loop", "numba", "torch"])
 def test_sequence_equals_the_paper_loop(case: str, backend: str) -> None:
     model = make(case, backend=backend)
     x = spikes(25, 3, model.num_input)
@@ -291,9 +291,10 @@ def test_gradcheck_float64_tiny_model() -> None:
     assert torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["loop", "numba"])
 @pytest.mark.parametrize("case", ["plain", "branch_random_v2", "two_layers_silu"])
-def test_loop_gradients_equal_the_autograd_step_loop(case: str) -> None:
-    model = make(case, learn_memory_tau=True)
+def test_loop_gradients_equal_the_autograd_step_loop(case: str, backend: str) -> None:
+    model = make(case, learn_memory_tau=True, backend=backend)
     x = spikes(20, 3, model.num_input, seed=5).requires_grad_(True)
     w = torch.randn(20, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
 
