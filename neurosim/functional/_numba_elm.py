@@ -124,6 +124,43 @@ def trace_backward(grad, k, gx):  # type: ignore[no-untyped-def]
                 gx[t, i, j] = grad[t, i, j] + carry * k[j]
 
 
+@njit(**_OPTIONS)
+def spike_matmul(x, a_t, out):  # type: ignore[no-untyped-def]
+    """``out[t, b] = sum_d x[t, b, d] a_t[d]`` visiting only the non-zero inputs: ``x [T, B, D]``
+    (any strides; spikes, mostly zeros), ``a_t [D, H]``, ``out [T, B, H]``."""
+    steps, batch, inputs = x.shape
+    hidden = a_t.shape[1]
+    zero = out.dtype.type(0.0)
+    for t in range(steps):
+        for b in range(batch):
+            row = out[t, b]
+            for h in range(hidden):
+                row[h] = zero
+            for d in range(inputs):
+                v = x[t, b, d]
+                if v != zero:
+                    w = a_t[d]
+                    for h in range(hidden):
+                        row[h] += v * w[h]
+
+
+@njit(**_OPTIONS)
+def spike_matmul_grad(x, g, grad_a_t):  # type: ignore[no-untyped-def]
+    """``grad_a_t[d] += sum_{t, b} x[t, b, d] g[t, b]`` over the non-zero inputs only."""
+    steps, batch, inputs = x.shape
+    hidden = g.shape[2]
+    zero = g.dtype.type(0.0)
+    for t in range(steps):
+        for b in range(batch):
+            row = g[t, b]
+            for d in range(inputs):
+                v = x[t, b, d]
+                if v != zero:
+                    w = grad_a_t[d]
+                    for h in range(hidden):
+                        w[h] += v * row[h]
+
+
 def _np(t: torch.Tensor) -> Any:
     return t.detach().contiguous().numpy()
 

@@ -933,6 +933,60 @@ class _TraceScan(torch.autograd.Function):
         return gx if needs[0] else None, grad_decay, grad_h0
 
 
+SPARSE_INPUT_DENSITY = 0.1
+"""On the CPU, plain ELM multiplies its input by the first layer's weights visiting only the
+non-zero inputs when at most this share of them is non-zero (spike trains; the benchmark's
+input has 2%): the dense product of ``[T B, D] x [D, H]`` is then mostly multiplications by 0."""
+
+
+class _SpikeLinear(torch.autograd.Function):
+    """``x [T, B, D] @ a^T`` (``a [H, D]``) through the non-zero entries of ``x`` (numba)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, a: torch.Tensor, kernels_: Any) -> torch.Tensor:
+        a_t = a.detach().t().contiguous()
+        out = memory.empty((*x.shape[:2], a.shape[0]), a.dtype)
+        kernels_.spike_matmul(x.detach().numpy(), a_t.numpy(), out.numpy())
+        ctx.save_for_backward(x, a)
+        ctx.kernels = kernels_
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x, a = ctx.saved_tensors
+        grad_x = grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad @ a.to(grad.dtype)).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_a_t = torch.zeros(a.shape[1], a.shape[0], dtype=a.dtype)
+            g = grad.detach().to(a.dtype)
+            ctx.kernels.spike_matmul_grad(x.detach().numpy(), g.numpy(), grad_a_t.numpy())
+            grad_a = grad_a_t.t()
+        return grad_x, grad_a, None
+
+
+def _sparse_input_kernels(x: torch.Tensor, p: ELMParameters) -> Any:
+    """The numba kernels when plain ELM's input may take the sparse path (CPU, float32/64,
+    one synaptic decay for all inputs, at most ``SPARSE_INPUT_DENSITY`` of the first 32 steps'
+    inputs non-zero), else ``None``. The count reads back one number (no device sync on the
+    CPU); a sample that misjudges the rest costs speed, never correctness."""
+    decay = p.synapse_decay
+    if x.numel() == 0 or decay.device.type != "cpu":
+        return None
+    if decay.numel() > 1:  # one value for every branch (a learned per-branch decay is not)
+        if decay.requires_grad and torch.is_grad_enabled():
+            return None
+        if not bool((decay == decay.reshape(-1)[0]).all()):
+            return None
+    kernels_ = _numba_trace(x)
+    if kernels_ is None:
+        return None
+    sample = x[: min(x.shape[0], 32)]  # the first steps decide (a full count costs ~1 ms)
+    if int(torch.count_nonzero(sample)) > SPARSE_INPUT_DENSITY * sample.numel():
+        return None
+    return kernels_
+
+
 def _numba_trace(x: torch.Tensor) -> Any:
     """The numba trace loops (:mod:`neurosim.functional._numba_elm`) for a CPU float32/64
     tensor when numba imports, else ``None`` (the ``addcmul`` loop runs)."""
@@ -1038,7 +1092,24 @@ def elm_multi_step(
     kappa_s = p.synapse_decay.to(cd).expand(p.num_branch)
     plain = p.routing_index is None and p.num_branch == p.num_synapse
     branch: torch.Tensor | None
-    if plain and state is None and not record_branch:
+    sparse = (
+        _sparse_input_kernels(x, p)
+        if plain and state is None and not record_branch and trace_backend == "loop"
+        else None
+    )
+    if sparse is not None:
+        # spikes: the trace is linear and shares one decay, so trace the first layer's input
+        # drive instead, sum_s kappa^(t-s) (A x_s) = A x~_t, computed from the non-zeros of x
+        xc = x.to(cd)
+        w_s = p.synapse_weight.to(cd)
+        drive = _SpikeLinear.apply(xc, w1b * w_s, sparse)  # type: ignore[no-untyped-call]
+        decay_s = p.synapse_decay.to(cd).reshape(-1)[:1]  # the one value
+        kappa_h = decay_s.expand(drive.shape[2])
+        pre = trace_scan(drive, kappa_h, drive.new_zeros(drive.shape[1:]), trace_backend) + c1
+        # the last branch state x~_(T-1) w_s, a weighted sum over time
+        powers = decay_s ** torch.arange(steps - 1, -1, -1, dtype=cd, device=x.device)
+        branch, last_b = None, torch.einsum("t,tbd->bd", powers, xc) * w_s
+    elif plain and state is None and not record_branch:
         xc = x.to(cd)  # a batch-major input stays a strided view: the scan reads it step by step
         traced = trace_scan(xc, kappa_s, xc.new_zeros(xc.shape[1:]), trace_backend)
         w_s = p.synapse_weight.to(cd)
