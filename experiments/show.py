@@ -81,6 +81,12 @@ def _auto_log(name: str, values: np.ndarray) -> bool:
     return bool(finite.max() / finite.min() > 30)
 
 
+POSITION_METRICS = ("method", "seed", "task")
+"""Bookkeeping series that continual-learning families log beside their metrics (which method,
+seed and task a step belongs to): in the results and the summary, not drawn as curves unless
+asked for by name."""
+
+
 def plot_run_curves(
     run: str | os.PathLike[str] | Results,
     *,
@@ -92,14 +98,18 @@ def plot_run_curves(
 
     Args:
         run: a run directory, its ``results.h5``, or a loaded :class:`Results`.
-        metrics: which metrics (default: every logged one); an unknown name is an error that
-            lists the logged ones.
+        metrics: which metrics (default: every logged one but the bookkeeping series of
+            :data:`POSITION_METRICS`); an unknown name is an error that lists the logged ones.
         smoothing: debiased EMA weight in ``[0, 1)`` (raw values stay visible, faint).
         log_y: logarithmic y axes; default: for losses spanning more than a factor of 30.
     """
     results = _results(run)
     units = _experiment_units(results.attrs.get("experiment"))
-    names = list(metrics) if metrics is not None else sorted(results.metrics)
+    names = (
+        list(metrics)
+        if metrics is not None
+        else [n for n in sorted(results.metrics) if n not in POSITION_METRICS]
+    )
     for name in names:
         results.metric(name)  # a clear error naming the logged metrics
     label = results.run_label

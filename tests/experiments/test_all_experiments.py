@@ -43,6 +43,10 @@ def test_tiny_run_then_interrupted_run_resumes_identically(
     family = set(get_experiment(name).figures(open_results(reference.run_dir)))
     pyplot().close("all")
     assert family <= written, f"{name}: figures not written: {family - written}"
+    # bookkeeping series (which method / seed / task a step belongs to) are not drawn as curves
+    from experiments.show import POSITION_METRICS
+
+    assert not written & set(POSITION_METRICS), f"{name}: drew {written & set(POSITION_METRICS)}"
     for stem in written:
         png_check(reference.run_dir / "plots" / f"{stem}.png", min_size=(300, 200))
 
