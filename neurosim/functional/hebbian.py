@@ -164,12 +164,16 @@ def subspace_update(
     x: torch.Tensor,
     params: HebbianParameters = DEFAULT_HEBBIAN,
     residual: torch.Tensor | None = None,
+    inplace: bool = False,
 ) -> HebbianState:
     """``params.iterations`` Oja subspace updates of the free rows on the rows ``x [N, d]``.
 
     See the module docstring for the rule, the frozen rows and the step size. Runs without
     autograd; ``x`` may be of any float dtype (it is cast to ``H``'s). No host-device sync.
     ``residual`` may pass a precomputed ``x - H_f^T H_f x`` (same shape as ``x``).
+    ``inplace=True`` writes the new free rows into ``state.weight`` (and the velocity into
+    ``state.velocity``) instead of building new tensors: no copy of the frozen rows per update,
+    for a caller that owns the state (:class:`neurosim.plasticity.HLOP`).
     """
     weight = state.weight
     nf = state.n_frozen
@@ -198,6 +202,11 @@ def subspace_update(
                 velocity = params.momentum * velocity + (1.0 - params.momentum) * delta
                 delta = velocity
             free = free + eta * delta
+        if inplace:
+            weight[nf:].copy_(free)
+            if params.momentum > 0:
+                state.velocity.copy_(velocity)
+            return state
         return HebbianState(torch.cat([weight[:nf], free]), nf, velocity)
 
 

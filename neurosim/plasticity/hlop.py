@@ -199,7 +199,9 @@ class HLOP(ProjectionMethod):
                 residual = None if residual is None else residual[offset::stride]
             if residual is None and state.n_frozen:
                 residual = rows - self.projection.projected_rows(name, rows.to(state.weight.dtype))
-            self.states[name] = subspace_update(state, rows, self.hebbian, residual=residual)
+            self.states[name] = subspace_update(
+                state, rows, self.hebbian, residual=residual, inplace=True
+            )
         self.updates += 1
 
     def end_task(self) -> None:

@@ -79,6 +79,30 @@ def test_new_rows_learn_the_residual_and_frozen_rows_do_not_move() -> None:
     assert np.abs(new @ top[:, :2]).max() < 0.02
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_inplace_update_equals_the_functional_one(momentum: float) -> None:
+    """``inplace=True`` (what HLOP uses: no copy of the frozen rows per step) gives the same
+    rows and velocity as the functional update, written into the given state's tensors."""
+    x, _ = _low_rank(3)
+    top = _numpy_top(x, R)
+    base = freeze(init_state(D)._replace(weight=torch.from_numpy(top[:, :2].T.copy()).float()))
+    base = add_rows(base, 3, torch.Generator().manual_seed(4))
+    params = HebbianParameters(eta=0.5, iterations=3, momentum=momentum)
+    functional = base._replace(weight=base.weight.clone(), velocity=base.velocity.clone())
+    owned = base._replace(weight=base.weight.clone(), velocity=base.velocity.clone())
+    frozen = owned.weight[:2].clone()
+    data = torch.from_numpy(x)
+    for start in range(0, 600, 100):
+        before = functional.weight.clone()
+        functional = subspace_update(functional, data[start : start + 100], params)
+        returned = subspace_update(owned, data[start : start + 100], params, inplace=True)
+        assert returned.weight is owned.weight  # written in place
+        assert not torch.equal(functional.weight, before)  # the rows do move
+    torch.testing.assert_close(owned.weight, functional.weight, rtol=0, atol=0)
+    torch.testing.assert_close(owned.velocity, functional.velocity, rtol=0, atol=0)
+    assert torch.equal(owned.weight[:2], frozen)
+
+
 def test_block_update_equals_the_full_rule_rows() -> None:
     """Orthonormal frozen rows, new rows orthogonal to them: the update of the new rows is the
     full rule's, dH = eta * mean(y x^T - y y^T H) with y = H x over all rows (by hand)."""
