@@ -125,34 +125,48 @@ def trace_backward(grad, k, gx):  # type: ignore[no-untyped-def]
 
 
 @njit(**_OPTIONS)
-def spike_matmul(x, a_t, out):  # type: ignore[no-untyped-def]
-    """``out[t, b] = sum_d x[t, b, d] a_t[d]`` visiting only the non-zero inputs: ``x [T, B, D]``
-    (any strides; spikes, mostly zeros), ``a_t [D, H]``, ``out [T, B, H]``."""
+def spike_trace(x, a_t, decay, bias, out, carry):  # type: ignore[no-untyped-def]
+    """``y_t = decay y_(t-1) + a x_t`` from ``y_(-1) = 0`` through the non-zero inputs of
+    ``x [T, B, D]`` (any strides), and ``out_t = y_t + bias``: plain ELM's first-layer drive of
+    its traced input in one pass; ``carry [B, H]`` holds ``y``."""
     steps, batch, inputs = x.shape
     hidden = a_t.shape[1]
     zero = out.dtype.type(0.0)
+    for b in range(batch):
+        for h in range(hidden):
+            carry[b, h] = zero
     for t in range(steps):
         for b in range(batch):
-            row = out[t, b]
+            row = carry[b]
             for h in range(hidden):
-                row[h] = zero
+                row[h] = row[h] * decay
             for d in range(inputs):
                 v = x[t, b, d]
                 if v != zero:
                     w = a_t[d]
                     for h in range(hidden):
                         row[h] += v * w[h]
+            o = out[t, b]
+            for h in range(hidden):
+                o[h] = row[h] + bias[h]
 
 
 @njit(**_OPTIONS)
-def spike_matmul_grad(x, g, grad_a_t):  # type: ignore[no-untyped-def]
-    """``grad_a_t[d] += sum_{t, b} x[t, b, d] g[t, b]`` over the non-zero inputs only."""
+def spike_trace_grad(x, g, decay, grad_a_t, carry):  # type: ignore[no-untyped-def]
+    """Backward of :func:`spike_trace` for ``a``: ``gy_t = g_t + decay gy_(t+1)`` in reverse
+    time, ``grad_a_t[d] += x[t, b, d] gy_t[b]`` over the non-zero inputs."""
     steps, batch, inputs = x.shape
     hidden = g.shape[2]
     zero = g.dtype.type(0.0)
-    for t in range(steps):
+    for b in range(batch):
+        for h in range(hidden):
+            carry[b, h] = zero
+    for t in range(steps - 1, -1, -1):
         for b in range(batch):
-            row = g[t, b]
+            row = carry[b]
+            gt = g[t, b]
+            for h in range(hidden):
+                row[h] = gt[h] + row[h] * decay
             for d in range(inputs):
                 v = x[t, b, d]
                 if v != zero:

@@ -939,30 +939,49 @@ non-zero inputs when at most this share of them is non-zero (spike trains; the b
 input has 2%): the dense product of ``[T B, D] x [D, H]`` is then mostly multiplications by 0."""
 
 
-class _SpikeLinear(torch.autograd.Function):
-    """``x [T, B, D] @ a^T`` (``a [H, D]``) through the non-zero entries of ``x`` (numba)."""
+class _SpikeTrace(torch.autograd.Function):
+    """``pre_t = sum_(s <= t) kappa^(t-s) a x_s + c`` (``a [H, D]``, one decay ``kappa``
+    without gradient) through the non-zero entries of ``x [T, B, D]``, in one numba pass:
+    plain ELM's first-layer input on spikes, the trace taken after the product (they
+    commute), with no ``[T, B, H]`` temporaries besides the output."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, a: torch.Tensor, kernels_: Any) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, a: torch.Tensor, c: torch.Tensor, decay: float, kernels_: Any
+    ) -> torch.Tensor:
         a_t = a.detach().t().contiguous()
-        out = memory.empty((*x.shape[:2], a.shape[0]), a.dtype)
-        kernels_.spike_matmul(x.detach().numpy(), a_t.numpy(), out.numpy())
+        steps, batch = x.shape[:2]
+        hidden = a.shape[0]
+        out = memory.empty((steps, batch, hidden), a.dtype)
+        bias = c.detach().to(a.dtype).expand(hidden).contiguous()
+        carry = a.new_empty(batch, hidden)
+        kernels_.spike_trace(
+            x.detach().numpy(), a_t.numpy(), decay, bias.numpy(), out.numpy(), carry.numpy()
+        )
         ctx.save_for_backward(x, a)
-        ctx.kernels = kernels_
+        ctx.decay, ctx.kernels = decay, kernels_
+        ctx.c_shape = c.shape
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         x, a = ctx.saved_tensors
-        grad_x = grad_a = None
-        if ctx.needs_input_grad[0]:
-            grad_x = (grad @ a.to(grad.dtype)).to(x.dtype)
+        grad_x = grad_a = grad_c = None
+        g = grad.detach().to(a.dtype).contiguous()
+        if ctx.needs_input_grad[0]:  # d pre / d x_s = sum_(t >= s) kappa^(t-s) a: trace back
+            back = trace_scan(g.flip(0), a.new_full((g.shape[2],), ctx.decay),
+                              g.new_zeros(g.shape[1:])).flip(0)  # fmt: skip
+            grad_x = (back @ a).to(x.dtype)
         if ctx.needs_input_grad[1]:
             grad_a_t = torch.zeros(a.shape[1], a.shape[0], dtype=a.dtype)
-            g = grad.detach().to(a.dtype)
-            ctx.kernels.spike_matmul_grad(x.detach().numpy(), g.numpy(), grad_a_t.numpy())
+            carry = a.new_empty(g.shape[1], g.shape[2])
+            ctx.kernels.spike_trace_grad(
+                x.detach().numpy(), g.numpy(), ctx.decay, grad_a_t.numpy(), carry.numpy()
+            )
             grad_a = grad_a_t.t()
-        return grad_x, grad_a, None
+        if ctx.needs_input_grad[2]:
+            grad_c = g.sum((0, 1)).sum_to_size(ctx.c_shape)
+        return grad_x, grad_a, grad_c, None, None
 
 
 def _sparse_input_kernels(x: torch.Tensor, p: ELMParameters) -> Any:
@@ -973,11 +992,10 @@ def _sparse_input_kernels(x: torch.Tensor, p: ELMParameters) -> Any:
     decay = p.synapse_decay
     if x.numel() == 0 or decay.device.type != "cpu":
         return None
-    if decay.numel() > 1:  # one value for every branch (a learned per-branch decay is not)
-        if decay.requires_grad and torch.is_grad_enabled():
-            return None
-        if not bool((decay == decay.reshape(-1)[0]).all()):
-            return None
+    if decay.requires_grad and torch.is_grad_enabled():  # the fused pass has no decay gradient
+        return None
+    if decay.numel() > 1 and not bool((decay == decay.reshape(-1)[0]).all()):
+        return None  # one value for every branch
     kernels_ = _numba_trace(x)
     if kernels_ is None:
         return None
@@ -1102,10 +1120,10 @@ def elm_multi_step(
         # drive instead, sum_s kappa^(t-s) (A x_s) = A x~_t, computed from the non-zeros of x
         xc = x.to(cd)
         w_s = p.synapse_weight.to(cd)
-        drive = _SpikeLinear.apply(xc, w1b * w_s, sparse)  # type: ignore[no-untyped-call]
-        decay_s = p.synapse_decay.to(cd).reshape(-1)[:1]  # the one value
-        kappa_h = decay_s.expand(drive.shape[2])
-        pre = trace_scan(drive, kappa_h, drive.new_zeros(drive.shape[1:]), trace_backend) + c1
+        decay_s = p.synapse_decay.to(cd).reshape(-1)[:1]  # the one value (no gradient)
+        pre = _SpikeTrace.apply(  # type: ignore[no-untyped-call]
+            xc, w1b * w_s, c1, float(decay_s), sparse
+        )
         # the last branch state x~_(T-1) w_s, a weighted sum over time
         powers = decay_s ** torch.arange(steps - 1, -1, -1, dtype=cd, device=x.device)
         branch, last_b = None, torch.einsum("t,tbd->bd", powers, xc) * w_s

@@ -344,6 +344,12 @@ def test_sparse_spike_input_path_equals_the_paper_loop_with_gradients(layout: st
     assert len(got) == len(expected) >= 4
     for e, gg in zip(expected, got, strict=True):
         torch.testing.assert_close(gg, e, rtol=1e-9, atol=1e-10)
+    # the input's own gradient (e.g. spikes from a layer below) through the fused pass
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    elm_reference_sequence(xs[0], None, model.parameters_now()).output.mul(w).sum().backward()
+    model.run(xs[1]).output.mul(w).sum().backward()
+    assert xs[0].grad is not None and xs[1].grad is not None
+    torch.testing.assert_close(xs[1].grad, xs[0].grad, rtol=1e-9, atol=1e-10)
 
 
 # ------------------------------------------------------------------ recording
