@@ -12,7 +12,10 @@ Hussaini, Milford & Fischer (ICRA 2023) on the tensor backend (:mod:`neurosim.pl
    computation. **One runner step is one epoch**: every module sees each of its places once (in
    a fresh random order), learning by STDP with weight normalisation and adaptive thresholds.
 3. Evaluation: every module runs on the whole reference traverse (neuron labels, hyperactive
-   counts), then on every query. The hyperactive-neuron threshold is chosen (best
+   counts, each neuron's mean response), then on every query, with the thresholds frozen at the
+   learned values or, with ``query_threshold=mean``, at their mean for every neuron; with
+   ``score_norm=reference_mean`` each neuron's response is divided by its mean reference
+   response before the place scores. The hyperactive-neuron threshold is chosen (best
    ``(R@1, PR-AUC)``) on a calibration set: by default a second pass over the reference
    traverse (each reference place retrieved among the others; no query involved, so every
    query is a test query), or with ``calibration=queries`` a random share of the queries
