@@ -39,6 +39,8 @@ $(NS_VENV)/.base:
 
 $(NS_VENV)/.installed: $(NS_VENV)/.base pyproject.toml
 	$(NS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	# numba: the CPU kernels (hash grid, LIF scan) that `auto` picks, for benchmarks beside nerfstudio
+	$(NS_VENV)/bin/python -m pip install --quiet "numba>=0.60"
 	touch $@
 
 nerfstudio-env: $(NS_VENV)/.installed

@@ -9,8 +9,9 @@ cube. Both run in the same process on the same points:
   3-D only (it asserts ``in_tensor.shape[-1] == 3``), so 2-D points are given to it as
   ``(x, y, 0)``: what a user of it would do, at its 3-D cost.
 * **neurosim** ``HashGrid(D, ..., max_resolution=2048, per_level_scale=None)`` with each backend
-  named by ``--backends`` (default: ``torch`` on the CPU; ``torch``, ``compile``, ``triton``
-  and, where tinycudann imports, ``tcnn`` on CUDA).
+  named by ``--backends`` (default on the CPU: ``numba``, the choice of ``auto``, and the
+  ``torch`` reference; on CUDA: ``torch``, ``compile``, ``triton`` and, where tinycudann
+  imports, ``tcnn``).
 
 CPU threads: every case runs with 1 and with 2 torch threads (``--threads``), so the table
 shows each library's scaling beside the other's. The machine these figures come from has 2
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> str:
         if kernels.availability("hashgrid_encode", device)["tcnn"] is None:
             backends.append("tcnn")
     else:
-        backends = ["torch"]
+        backends = ["numba", "torch"]
     if args.points:
         sizes = args.points
     elif args.quick:

@@ -15,7 +15,9 @@ ratio over the tasks measured (the whole-run ratio when the tasks are evenly spa
 prints the ratio of multiply-adds (HLOP's extra matmuls over the training matmuls), the
 arithmetic floor of the overhead on a device where matmuls dominate.
 
-    python benchmarks/hlop_overhead.py                      # CPU, 1 thread, tasks 0 3 6 9
+    python benchmarks/hlop_overhead.py                # CPU, 1 thread, tasks 0 3 6 9, paper network
+    python benchmarks/hlop_overhead.py --network preset \
+        --out benchmarks/results/hlop_overhead-cpu-preset.md   # the default preset's 256-wide net
     python benchmarks/hlop_overhead.py --device cuda --threads 0
 
 Writes ``benchmarks/results/hlop_overhead-<device>.md``.
@@ -83,9 +85,9 @@ def macs(exp: ContinualHlop) -> tuple[float, float]:
         k_f = hlop.basis(name).shape[0]
         k_n = hlop.states[name].weight.shape[0] - k_f
         r = hlop.projection.operator(name).cost if k_f else 0
-        input_mode = k_f > 0 and n * (r + out) < out * r  # what `auto` picks
-        if k_f:
-            extra += n * d * (r + out) if input_mode else out * d * r
+        input_mode = k_f > 0 and n * r < out * r  # what `auto` picks for a Linear
+        if k_f:  # input mode: the projected rows replace the input of the weight gradient
+            extra += n * d * r if input_mode else out * d * r
         rows = min(n, hlop.max_rows or n)
         if k_n:
             residual = 0 if (input_mode and rows == n) else rows * d * r  # shared in input mode
@@ -101,13 +103,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--out", type=Path, help="where to write the table")
+    parser.add_argument(
+        "--network",
+        default="paper",
+        choices=["paper", "preset"],
+        help="paper: the reference code's 784-800-800-10 LIF over T = 6 steps (default); "
+        "preset: the preset's own network (default preset: 784-256-256-10, T = 4)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. hidden=512")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     config = make_config(
         "continual_hlop",
-        [f"device={args.device}", "methods=[finetune,hlop]", "n_seeds=1", *args.overrides],
+        [
+            f"device={args.device}",
+            "methods=[finetune,hlop]",
+            "n_seeds=1",
+            *(["hidden=800", "time_steps=6"] if args.network == "paper" else []),
+            *args.overrides,
+        ],
         args.preset,
     )
     runtime = Runtime.create(args.device, seed=0)
@@ -165,7 +181,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    out = ROOT / "benchmarks" / "results" / f"hlop_overhead-{runtime.device.type}.md"
+    out = args.out or ROOT / "benchmarks" / "results" / f"hlop_overhead-{runtime.device.type}.md"
     out.write_text(text + "\n")
 
 

@@ -17,9 +17,9 @@ on CUDA its time includes the host transfers it needs), plus the one-off grid bu
 
 Timed: forward with parameters requiring gradients, and forward + backward of ``y.sum()``
 (gradients to the kernel weights, as in NeuRBF's image training where centres and shapes
-stay fixed); median of up to ``--repeats`` runs after one warm-up, stopping early once a case has
-used ``--budget`` seconds (CUDA: synchronised). The ratio column divides by the all-pairs
-throughput measured in the same run.
+stay fixed); one warm-up each, then ``--repeats`` rounds in which every case runs once, in an
+order rotated every round; medians (CUDA: synchronised). The ratio column divides by the
+all-pairs throughput measured in the same run; the load average before and after is printed.
 
     .venv/bin/python benchmarks/neurbf.py                 # CPU: 2-D and 3-D, 2^14 points
     .venv/bin/python benchmarks/neurbf.py --quick         # CPU: 2^12 points
@@ -31,6 +31,7 @@ Prints a markdown table and writes it to ``benchmarks/results/neurbf-<device>.md
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -60,22 +61,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_case(fn: Callable[[], Any], device: torch.device, repeats: int, budget: float) -> float:
-    """Median seconds of ``fn()`` over up to ``repeats`` runs after one warm-up."""
+def time_once(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call of ``fn`` (CUDA: synchronised)."""
+    _sync(device)
+    start = time.perf_counter()
     fn()
     _sync(device)
-    times: list[float] = []
-    spent = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return time.perf_counter() - start
+
+
+def interleaved(
+    cases: list[tuple[str, Callable[[], Any]]], device: torch.device, repeats: int
+) -> dict[str, float]:
+    """Median seconds of every case: one warm-up each, then ``repeats`` rounds in which every
+    case runs once, in an order rotated every round (a change of load hits all alike)."""
+    for _, fn in cases:
         fn()
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        times.append(elapsed)
-        spent += elapsed
-        if spent > budget:
-            break
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for r in range(repeats):
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
+        for name, fn in order:
+            times[name].append(time_once(fn, device))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def dense_chunked(
@@ -119,7 +126,6 @@ def bench_dim(
     k: int,
     backends: list[str],
     repeats: int,
-    budget: float,
 ) -> list[dict[str, Any]]:
     """Every implementation on one dimension's kernels and points."""
     rows: list[dict[str, Any]] = []
@@ -136,44 +142,45 @@ def bench_dim(
     def fwd_bwd() -> None:
         rbf(x).sum().backward()
 
-    fwd = time_case(lambda: dense_chunked(rbf, x, False), device, repeats, budget)
-    fb = time_case(lambda: dense_chunked(rbf, x, True), device, repeats, budget)
-    add("all-pairs torch (peer)", fwd, fb)
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("all-pairs fwd", lambda: dense_chunked(rbf, x, False)),
+        ("all-pairs fb", lambda: dense_chunked(rbf, x, True)),
+    ]
+
+    def with_backend(backend: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            rbf.backend = backend
+            return fn()
+
+        return run
+
     for backend in backends:
         rbf.backend = backend
         rbf(x[:64])  # compile (if any) outside the timing
-        add(
-            f"neurosim kNN `{backend}`",
-            time_case(forward, device, repeats, budget),
-            time_case(fwd_bwd, device, repeats, budget),
-        )
-    # the neighbour search alone
+        cases.append((f"{backend} fwd", with_backend(backend, forward)))
+        cases.append((f"{backend} fb", with_backend(backend, fwd_bwd)))
     start = time.perf_counter()
     table = build_neighbor_table(rbf.centers, k)
     _sync(device)
     build = time.perf_counter() - start
-    add(
-        f"lookup: grid table (build {build * 1e3:.0f} ms once)",
-        time_case(lambda: knn_lookup(x, rbf.centers, table), device, repeats, budget),
-        None,
-    )
-    add(
-        "lookup: brute force cdist+topk",
-        time_case(lambda: knn_bruteforce(x, rbf.centers, k), device, repeats, budget),
-        None,
-    )
-    try:
-        from scipy.spatial import cKDTree
-    except ImportError:
-        add("lookup: scipy cKDTree (not installed)", None, None)
-        return rows
+    cases.append(("grid lookup", lambda: knn_lookup(x, rbf.centers, table)))
+    cases.append(("brute lookup", lambda: knn_bruteforce(x, rbf.centers, k)))
+    from scipy.spatial import cKDTree  # scipy is a dependency (scikit-image, scikit-learn)
+
     tree = cKDTree(rbf.centers.detach().cpu().numpy())
 
     def kdtree() -> torch.Tensor:
         _, idx = tree.query(x.cpu().numpy(), k=k)
         return torch.from_numpy(idx).to(device)
 
-    add("lookup: scipy cKDTree (CPU)", time_case(kdtree, device, repeats, budget), None)
+    cases.append(("kdtree lookup", kdtree))
+    med = interleaved(cases, device, repeats)
+    add("all-pairs torch (peer)", med["all-pairs fwd"], med["all-pairs fb"])
+    for backend in backends:
+        add(f"neurosim kNN `{backend}`", med[f"{backend} fwd"], med[f"{backend} fb"])
+    add(f"lookup: grid table (build {build * 1e3:.0f} ms once)", med["grid lookup"], None)
+    add("lookup: brute force cdist+topk", med["brute lookup"], None)
+    add("lookup: scipy cKDTree (CPU)", med["kdtree lookup"], None)
     return rows
 
 
@@ -217,16 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neighbors", type=int, default=4)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--budget", type=float, default=None, help="seconds per case (CPU 20, CUDA 4)"
-    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     n = args.points or (1 << 18 if cuda else (1 << 12 if args.quick else 1 << 14))
     num_k = args.kernels or (1 << 13 if cuda else 1024)
-    budget = args.budget if args.budget is not None else (4.0 if cuda else 20.0)
     backends = args.backends or (["torch", "compile", "triton"] if cuda else ["torch"])
     for b in backends:
         kernels.resolve("rbf_features", b, device)  # fail early with the reason
@@ -235,14 +238,22 @@ def main(argv: list[str] | None = None) -> int:
         if cuda
         else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     )
+    load_start = os.getloadavg()
     rows = [
         row
         for d in args.dims
         for row in bench_dim(
-            d, device, n, num_k, args.channels, args.neighbors, backends, args.repeats, budget
+            d, device, n, num_k, args.channels, args.neighbors, backends, args.repeats
         )
     ]
-    table = format_table(rows, name, n) + f"\n\ntorch {torch.__version__}\n"
+    load_end = os.getloadavg()
+    loads = " / ".join(f"{v:.2f}" for v in load_start), " / ".join(f"{v:.2f}" for v in load_end)
+    table = (
+        format_table(rows, name, n)
+        + f"\n\ntorch {torch.__version__}; {args.repeats} interleaved rounds; load average "
+        f"(1/5/15 min) before {loads[0]}, after {loads[1]} (on the 2-core development machine a "
+        "load above ~2.5 means other jobs shared the cores: not a result)\n"
+    )
     print(table)
     out = ROOT / "benchmarks" / "results" / f"neurbf-{device.type}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,11 @@ Backends of the registered op ``hashgrid_encode`` (see :mod:`neurosim.backend.re
   gathers over the corner rows and one ``scatter_add_`` per group of levels (one level per
   thread), where 1-D ``index_select``/``index_add_`` would run serially. Its backward is
   itself differentiable (through ``index_add_`` when its graph is recorded), so double
-  backward (e.g. an eikonal loss on ``d y / d x``) works. ``auto`` picks it on the CPU.
+  backward (e.g. an eikonal loss on ``d y / d x``) works.
+* ``numba``: compiled CPU loops (:mod:`fields.encodings._numba_hashgrid`), one pass over the
+  points per level, split over the intra-op thread count; ``auto``'s choice on the CPU. It
+  computes the forward and the table gradient; a gradient for ``x``, double backward and
+  mixed/half precision run the reference.
 * ``compile``: the plain differentiable maths (:func:`hashgrid_encode_autograd`) under
   ``torch.compile``; autograd derives the backward. ``auto`` picks it only on CUDA: on the CPU
   it compiles for minutes at large sizes and ran slower than the reference.
@@ -88,6 +92,7 @@ from neurosim.backend import (
     debug_enabled,
     kernels,
     module_missing,
+    numba_backend,
     triton_backend,
 )
 
@@ -757,6 +762,12 @@ def _load_tcnn() -> Any:
     return hashgrid_encode_tcnn
 
 
+def _load_numba() -> Any:
+    from fields.encodings._numba_hashgrid import hashgrid_encode_numba
+
+    return hashgrid_encode_numba
+
+
 def _tcnn_available(device: torch.device) -> str | None:
     if device.type != "cuda":
         return "tinycudann runs on CUDA only"
@@ -804,6 +815,7 @@ kernels.register(
 )
 kernels.register_backend("hashgrid_encode", compile_backend(_load_compile))
 kernels.register_backend("hashgrid_encode", triton_backend(_load_triton))
+kernels.register_backend("hashgrid_encode", numba_backend(_load_numba))
 # tiny-cuda-nn is only ever used when named: its bindings are fragile (see the module docstring).
 kernels.register_backend(
     "hashgrid_encode",

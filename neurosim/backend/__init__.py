@@ -3,6 +3,7 @@
 ``fields`` imports only this package; everything here is free of model code.
 """
 
+from neurosim.backend import memory
 from neurosim.backend.checks import check_same_device, check_tensor, is_finite
 from neurosim.backend.debug import debug_checks, debug_enabled, set_debug_checks
 from neurosim.backend.device import PRECISIONS, autocast, resolve_device, resolve_dtype
@@ -51,6 +52,7 @@ __all__ = [
     "has_grad_transforms",
     "is_finite",
     "kernels",
+    "memory",
     "module_missing",
     "numba_backend",
     "register_grad_transform",

@@ -66,6 +66,8 @@ from neurosim.backend import (
     Operation,
     check_tensor,
     kernels,
+    memory,
+    numba_backend,
 )
 from neurosim.functional.lif import check_option, compute_dtype
 from neurosim.functional.scan import leaky_scan
@@ -606,7 +608,10 @@ class EagerLoops:
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         steps, batch, hidden = p.shape
         dm = m0.shape[1]
-        new = p.new_empty
+
+        def new(*shape: int) -> torch.Tensor:  # huge pages on the CPU: written once, step by step
+            return memory.empty(shape, p.dtype, p.device)
+
         hs = [new(steps, batch, hidden) for _ in range(len(w.wh_t) + 1)]
         sig, mem = new(steps, batch, dm), new(steps, batch, dm)
         forward_loop(p, m0, w, hs, sig, mem, new(batch, hidden), new(batch, dm), relu)
@@ -621,10 +626,14 @@ class EagerLoops:
         keep_all: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         steps, batch, dm = dtanh.shape
-        gm = dtanh.new_empty(steps if keep_all else 2, batch, dm)
-        gzo = torch.empty_like(dtanh)
-        gz = [dtanh.new_empty(x.shape) for x in dact]
-        ga = dtanh.new_empty(batch, dact[0].shape[2])
+
+        def new(*shape: int) -> torch.Tensor:
+            return memory.empty(shape, dtanh.dtype, dtanh.device)
+
+        gm = new(steps if keep_all else 2, batch, dm)
+        gzo = new(steps, batch, dm)
+        gz = [new(*x.shape) for x in dact]
+        ga = new(batch, dact[0].shape[2])
         backward_loop(gext, w, dtanh, dact, gm, gzo, gz, ga)
         return gm, gzo, gz
 
@@ -842,6 +851,15 @@ kernels.register_backend(
 )
 
 
+def _load_numba() -> Any:
+    from neurosim.functional._numba_elm import elm_memory_scan_numba
+
+    return elm_memory_scan_numba
+
+
+kernels.register_backend("elm_memory_scan", numba_backend(_load_numba))
+
+
 def _load_cuda_graph() -> Any:
     from neurosim.functional._elm_graph import elm_memory_scan_cuda_graph
 
@@ -878,8 +896,15 @@ class _TraceScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, decay: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        y = x.new_empty(x.shape)  # contiguous time-major, whatever the layout of x
         k = decay.to(x.dtype).expand(x.shape[2:]).contiguous()
+        kernels_ = _numba_trace(x)
+        if kernels_ is not None:  # CPU: one compiled loop instead of T dispatched addcmuls
+            y = memory.empty(x.shape, x.dtype)
+            h = h0.to(x.dtype).expand(x.shape[1:])
+            kernels_.trace_forward(x.detach().numpy(), k.numpy(), h.detach().numpy(), y.numpy())
+            ctx.save_for_backward(y, decay, h0)
+            return y
+        y = x.new_empty(x.shape)  # contiguous time-major, whatever the layout of x
         prev = h0.to(x.dtype)
         for x_t, y_t in zip(x.unbind(0), y.unbind(0), strict=True):
             prev = torch.addcmul(x_t, prev, k, out=y_t)
@@ -890,10 +915,15 @@ class _TraceScan(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         y, decay, h0 = ctx.saved_tensors
         k = decay.to(grad.dtype).expand(grad.shape[2:]).contiguous()
-        gx = grad.new_empty(grad.shape)
-        carry = grad.new_zeros(grad.shape[1:])
-        for g_t, gx_t in zip(reversed(grad.unbind(0)), reversed(gx.unbind(0)), strict=True):
-            carry = torch.addcmul(g_t, carry, k, out=gx_t)
+        kernels_ = _numba_trace(grad)
+        if kernels_ is not None:
+            gx = memory.empty(grad.shape, grad.dtype)
+            kernels_.trace_backward(grad.detach().numpy(), k.numpy(), gx.numpy())
+        else:
+            gx = grad.new_empty(grad.shape)
+            carry = grad.new_zeros(grad.shape[1:])
+            for g_t, gx_t in zip(reversed(grad.unbind(0)), reversed(gx.unbind(0)), strict=True):
+                carry = torch.addcmul(g_t, carry, k, out=gx_t)
         needs = ctx.needs_input_grad
         grad_decay = None
         if needs[1]:
@@ -901,6 +931,72 @@ class _TraceScan(torch.autograd.Function):
             grad_decay = (gx * prev).sum((0, 1)).sum_to_size(decay.shape).to(decay.dtype)
         grad_h0 = (gx[0] * k).to(h0.dtype) if needs[2] else None
         return gx if needs[0] else None, grad_decay, grad_h0
+
+
+SPARSE_INPUT_DENSITY = 0.1
+"""On the CPU, plain ELM multiplies its input by the first layer's weights visiting only the
+non-zero inputs when at most this share of them is non-zero (spike trains; the benchmark's
+input has 2%): the dense product of ``[T B, D] x [D, H]`` is then mostly multiplications by 0."""
+
+
+class _SpikeLinear(torch.autograd.Function):
+    """``x [T, B, D] @ a^T`` (``a [H, D]``) through the non-zero entries of ``x`` (numba)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, a: torch.Tensor, kernels_: Any) -> torch.Tensor:
+        a_t = a.detach().t().contiguous()
+        out = memory.empty((*x.shape[:2], a.shape[0]), a.dtype)
+        kernels_.spike_matmul(x.detach().numpy(), a_t.numpy(), out.numpy())
+        ctx.save_for_backward(x, a)
+        ctx.kernels = kernels_
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x, a = ctx.saved_tensors
+        grad_x = grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad @ a.to(grad.dtype)).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_a_t = torch.zeros(a.shape[1], a.shape[0], dtype=a.dtype)
+            g = grad.detach().to(a.dtype)
+            ctx.kernels.spike_matmul_grad(x.detach().numpy(), g.numpy(), grad_a_t.numpy())
+            grad_a = grad_a_t.t()
+        return grad_x, grad_a, None
+
+
+def _sparse_input_kernels(x: torch.Tensor, p: ELMParameters) -> Any:
+    """The numba kernels when plain ELM's input may take the sparse path (CPU, float32/64,
+    one synaptic decay for all inputs, at most ``SPARSE_INPUT_DENSITY`` of the first 32 steps'
+    inputs non-zero), else ``None``. The count reads back one number (no device sync on the
+    CPU); a sample that misjudges the rest costs speed, never correctness."""
+    decay = p.synapse_decay
+    if x.numel() == 0 or decay.device.type != "cpu":
+        return None
+    if decay.numel() > 1:  # one value for every branch (a learned per-branch decay is not)
+        if decay.requires_grad and torch.is_grad_enabled():
+            return None
+        if not bool((decay == decay.reshape(-1)[0]).all()):
+            return None
+    kernels_ = _numba_trace(x)
+    if kernels_ is None:
+        return None
+    sample = x[: min(x.shape[0], 32)]  # the first steps decide (a full count costs ~1 ms)
+    if int(torch.count_nonzero(sample)) > SPARSE_INPUT_DENSITY * sample.numel():
+        return None
+    return kernels_
+
+
+def _numba_trace(x: torch.Tensor) -> Any:
+    """The numba trace loops (:mod:`neurosim.functional._numba_elm`) for a CPU float32/64
+    tensor when numba imports, else ``None`` (the ``addcmul`` loop runs)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    try:
+        from neurosim.functional import _numba_elm
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+    return _numba_elm
 
 
 def trace_scan(
@@ -996,7 +1092,24 @@ def elm_multi_step(
     kappa_s = p.synapse_decay.to(cd).expand(p.num_branch)
     plain = p.routing_index is None and p.num_branch == p.num_synapse
     branch: torch.Tensor | None
-    if plain and state is None and not record_branch:
+    sparse = (
+        _sparse_input_kernels(x, p)
+        if plain and state is None and not record_branch and trace_backend == "loop"
+        else None
+    )
+    if sparse is not None:
+        # spikes: the trace is linear and shares one decay, so trace the first layer's input
+        # drive instead, sum_s kappa^(t-s) (A x_s) = A x~_t, computed from the non-zeros of x
+        xc = x.to(cd)
+        w_s = p.synapse_weight.to(cd)
+        drive = _SpikeLinear.apply(xc, w1b * w_s, sparse)  # type: ignore[no-untyped-call]
+        decay_s = p.synapse_decay.to(cd).reshape(-1)[:1]  # the one value
+        kappa_h = decay_s.expand(drive.shape[2])
+        pre = trace_scan(drive, kappa_h, drive.new_zeros(drive.shape[1:]), trace_backend) + c1
+        # the last branch state x~_(T-1) w_s, a weighted sum over time
+        powers = decay_s ** torch.arange(steps - 1, -1, -1, dtype=cd, device=x.device)
+        branch, last_b = None, torch.einsum("t,tbd->bd", powers, xc) * w_s
+    elif plain and state is None and not record_branch:
         xc = x.to(cd)  # a batch-major input stays a strided view: the scan reads it step by step
         traced = trace_scan(xc, kappa_s, xc.new_zeros(xc.shape[1:]), trace_backend)
         w_s = p.synapse_weight.to(cd)

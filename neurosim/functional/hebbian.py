@@ -190,7 +190,10 @@ def subspace_update(
         n = x.shape[0]
         for _ in range(params.iterations):
             y = res @ free.T
-            delta = (y.T @ res - (y.T @ y) @ free) / n
+            if free.shape[0] > n:  # more neurons than rows: y^T (x - y H), no k x k x d product
+                delta = (y.T @ (res - y @ free)) / n
+            else:
+                delta = (y.T @ res - (y.T @ y) @ free) / n
             if params.momentum > 0:
                 velocity = params.momentum * velocity + (1.0 - params.momentum) * delta
                 delta = velocity

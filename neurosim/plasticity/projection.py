@@ -15,14 +15,19 @@ The pieces shared by :class:`~neurosim.plasticity.hlop.HLOP` (Hebbian subspace) 
     Cost per step: ``out * d * r`` multiply-adds, ``r`` the cost of the cheapest
     :class:`Projector` form (``2k`` with ``B``, ``d`` with ``B^T B``, ``2 (d - k)`` with the
     orthonormal complement).
-  - ``"input"``: the paper's form, ``dW = g (x - B^T B x)^T``: a forward hook adds, inside
-    autograd, a weight-gradient term ``-g (B^T B x)^T`` to the layer's output node, so the
-    gradient that reaches ``weight.grad`` (and DDP's all-reduce, and the fp16 scaler) is already
-    projected; nothing to call after backward. Cost: ``N * d * (r + out)`` for ``N`` input rows.
+  - ``"input"``: the paper's form, ``dW = g (x - B^T B x)^T``, inside autograd, so the gradient
+    that reaches ``weight.grad`` (and DDP's all-reduce, and the fp16 scaler) is already
+    projected; nothing to call after backward. For a ``Linear`` a forward hook re-attaches the
+    layer's output to a node whose backward computes the weight gradient once, from the
+    projected input rows (the layer's own weight-gradient product is never run): extra cost
+    ``N * d * r`` for ``N`` input rows, the projection of the rows (which HLOP's Hebbian update
+    reuses). For a convolution the hook adds a weight-gradient term ``-g (B^T B x)^T`` to the
+    output node: ``N * d * (r + out)`` for ``N`` patches.
   - ``"auto"`` (the default of :class:`ProjectionMethod`): the cheaper of the two, per layer and
-    call. Small batches into wide layers (an MLP's first layer) favour input mode; many rows
-    (conv patches, time steps) favour weight mode. With ``apply_grad_transforms`` called as in
-    weight mode, the result is the same projection either way.
+    call. Fewer input rows than outputs (an MLP's first layer, one row per sample) favour input
+    mode; many rows (conv patches, time steps) favour weight mode. With
+    ``apply_grad_transforms`` called as in weight mode, the result is the same projection
+    either way.
 
   In every mode the forward values and the gradients with respect to the layer's input are
   unchanged; only the weight gradient is projected (biases are not: see ``freeze_bias``).
@@ -259,6 +264,39 @@ class _ExtraWeightGrad(torch.autograd.Function):
         return grad, extra.reshape(shape).to(ctx.weight_dtype), None
 
 
+class _ProjectedLinear(torch.autograd.Function):
+    """A ``Linear``'s output (already computed, passed detached) with the backward of
+    ``y = x W^T + b`` in which the weight gradient is ``g^T x_kept``: the projection applied
+    to the input rows, and the layer's own ``g^T x`` never computed."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        out: torch.Tensor,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        kept: torch.Tensor,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(weight, kept)
+        ctx.has_bias = bias is not None
+        ctx.x_dtype = x.dtype
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        weight, kept = ctx.saved_tensors
+        g = grad.reshape(-1, weight.shape[0])
+        gx = gw = gb = None
+        if ctx.needs_input_grad[1]:
+            gx = (g.to(weight.dtype) @ weight).to(ctx.x_dtype).reshape(*grad.shape[:-1], -1)
+        if ctx.needs_input_grad[2]:
+            gw = (g.to(kept.dtype).T @ kept).to(weight.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            gb = g.sum(0).to(weight.dtype)
+        return None, gx, gw, gb, None
+
+
 class Projector(NamedTuple):
     """One representation of ``I - B^T B`` (``B [k, d]``), chosen by cost ``r`` per element:
 
@@ -396,15 +434,21 @@ class GradientProjection:
             counts[1] += 1
             x = args[0].detach()
             out_dim = weight.shape[0]
+            linear = isinstance(module, nn.Linear)
             if self.mode == "auto":
                 rows = output.numel() // out_dim  # input rows (Linear) or patches (conv)
                 rank = self.operator(name).cost  # multiply-adds per projected element, / d
-                if rows * (rank + out_dim) >= out_dim * rank:
+                # Linear: the projected rows replace the input in the weight-gradient product
+                extra = rows * rank if linear else rows * (rank + out_dim)
+                if extra >= out_dim * rank:
                     return None
             counts[0] += 1
             with torch.no_grad():
-                if isinstance(module, nn.Linear):
+                if linear:
                     patches = x.reshape(-1, module.in_features).to(basis.dtype)
+                    kept = self.operator(name).kept(patches)
+                    if self.on_input_projection is not None:
+                        self.on_input_projection(name, patches, patches - kept)
                 else:
                     assert isinstance(module, (nn.Conv1d, nn.Conv2d))
                     patches = unfold_patches(
@@ -415,6 +459,10 @@ class GradientProjection:
                         dilation=module.dilation,
                         padding_mode=module.padding_mode,
                     )
+            if linear:
+                bias = module.bias if isinstance(module.bias, torch.Tensor) else None
+                return _ProjectedLinear.apply(output.detach(), args[0], weight, bias, kept)
+            with torch.no_grad():
                 projected = self.projected_rows(name, patches)
                 if self.on_input_projection is not None:
                     self.on_input_projection(name, patches, projected)

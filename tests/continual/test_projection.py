@@ -92,6 +92,7 @@ def test_projected_linear_update_keeps_old_outputs_and_input_gradients(mode: str
     expected = g.T @ new.detach() @ (torch.eye(12, dtype=DT) - basis.T @ basis)
     torch.testing.assert_close(layer.weight.grad, expected)
     torch.testing.assert_close(new.grad, g @ layer.weight.detach())
+    torch.testing.assert_close(layer.bias.grad, g.sum(0))  # biases are not projected
     with torch.no_grad():
         layer.weight -= 0.5 * layer.weight.grad  # a big step: exact in the linear layer
     torch.testing.assert_close(F.linear(old, layer.weight, None), before_old - layer.bias.detach())
@@ -239,6 +240,26 @@ def test_bad_input_is_named() -> None:
         project_weight_grad(torch.zeros(3, 5), torch.zeros(1, 4))
     with pytest.raises(InputError, match="multiple of time_steps"):
         presynaptic_rows(nn.Linear(5, 2), torch.zeros(7, 5), signal="rate", time_steps=4)
+
+
+@pytest.mark.parametrize("mode", ["weight", "input"])
+def test_projected_linear_on_time_major_input_without_bias(mode: str) -> None:
+    """A ``[T, B, d]`` input (a spiking layer's time-major spikes), no bias: the input mode's own
+    backward reshapes the input gradient back and projects the weight gradient by hand."""
+    torch.manual_seed(1)
+    layer = nn.Linear(10, 6, bias=False).double()
+    basis = _basis_of(torch.randn(30, 10, dtype=DT), 3)
+    projection = GradientProjection({"fc": layer}, lambda name: basis, mode)
+    x = torch.randn(4, 3, 10, dtype=DT, requires_grad=True)
+    cot = torch.randn(4, 3, 6, dtype=DT)
+    (layer(x) * cot).sum().backward()
+    apply_grad_transforms(layer)
+    rows = x.detach().reshape(-1, 10)
+    g = cot.reshape(-1, 6)
+    expected = g.T @ rows @ (torch.eye(10, dtype=DT) - basis.T @ basis)
+    torch.testing.assert_close(layer.weight.grad, expected)
+    torch.testing.assert_close(x.grad, cot @ layer.weight.detach())
+    projection.remove()
 
 
 @pytest.mark.parametrize("k", [2, 5, 7])

@@ -132,15 +132,16 @@ def _inputs(
     return x.to(dtype), params.to(dtype)
 
 
+@pytest.mark.parametrize("backend", ["torch", "numba"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
-def test_matches_tiny_cuda_nn_rules_point_by_point(cfg: HashGridConfig) -> None:
+def test_matches_tiny_cuda_nn_rules_point_by_point(cfg: HashGridConfig, backend: str) -> None:
     levels = cfg.levels
     assert any(not lv.hashed for lv in levels), "config should exercise a dense level"
     if cfg.in_dim > 1:
         assert any(lv.hashed for lv in levels), "config should exercise a hashed level"
     x, params = _inputs(cfg, 40, torch.float32)
     expected = _loop_encode(x.numpy(), params.numpy().astype(np.float64), cfg)
-    got = hashgrid_encode(x, params, cfg, backend="torch")
+    got = hashgrid_encode(x, params, cfg, backend=backend)
     assert got.shape == (40, cfg.out_dim) and got.dtype == torch.float32
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
 
@@ -284,7 +285,7 @@ def test_positions_are_rounded_once_like_fmaf() -> None:
     assert xg.grad is not None and xg.grad.tolist() == [15.0, 15.0]
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "triton", "numba"])
 def test_every_backend_interpolates_at_the_fmaf_position(backend: str) -> None:
     """One 1-D dense level (``s = 15``) with rows ``theta[i] = i mod 2``: the output is exactly
     the fraction ``t`` (even cells) or ``1 - t`` (odd cells) of the float32 position
@@ -417,13 +418,13 @@ def test_bad_input_and_bad_options() -> None:
 
 def test_backends_are_registered_and_auto_says_which() -> None:
     names = kernels.backends("hashgrid_encode")
-    assert {"torch", "compile", "tcnn"} <= set(names)
+    assert {"torch", "compile", "numba", "tcnn"} <= set(names)
     picked = kernels.resolve("hashgrid_encode", "auto", torch.device("cpu"))
-    assert picked.backend == "torch" and "hashgrid_encode" in picked.reason
+    assert picked.backend == "numba" and "hashgrid_encode" in picked.reason
     reason = kernels.availability("hashgrid_encode", torch.device("cpu"))["tcnn"]
     assert reason is not None and "cuda" in reason
     choice = HashGrid(2, n_levels=2, log2_hashmap_size=6).backend_choice()
-    assert choice.backend == "torch" and "auto picked" in choice.reason
+    assert choice.backend == "numba" and "auto picked" in choice.reason
     named = HashGrid(2, n_levels=2, log2_hashmap_size=6, backend="tcnn")
     with pytest.raises(BackendUnavailableError, match="tcnn"):
         named(torch.rand(3, 2))

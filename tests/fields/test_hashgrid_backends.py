@@ -135,3 +135,118 @@ def test_tcnn_matches_reference_on_the_same_parameters(cfg: HashGridConfig) -> N
 
     assert tcnn_encoding(cfg, device).params.numel() == cfg.n_params  # same layout and size
     _compare(cfg, "tcnn", device, torch.float32, n=4096, tol=1e-4)
+
+
+NUMBA_CASES = [
+    HashGridConfig(1, n_levels=3, log2_hashmap_size=4, base_resolution=5, per_level_scale=2.5),
+    HashGridConfig(2, n_levels=4, log2_hashmap_size=7, base_resolution=3),
+    HashGridConfig(3, n_levels=5, log2_hashmap_size=9, base_resolution=3),
+    HashGridConfig(
+        3, n_levels=3, log2_hashmap_size=8, base_resolution=2, interpolation="smoothstep"
+    ),
+    HashGridConfig(4, n_levels=2, n_features_per_level=3, log2_hashmap_size=8, base_resolution=2),
+    HashGridConfig(2, n_levels=3, n_features_per_level=1, log2_hashmap_size=6, base_resolution=9),
+]
+
+
+@pytest.mark.parametrize("cfg", NUMBA_CASES, ids=lambda c: f"{c.in_dim}d-F{c.n_features_per_level}")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
+def test_numba_table_gradient_matches_reference_at_any_thread_count(
+    cfg: HashGridConfig, dtype: torch.dtype
+) -> None:
+    """The numba backend's forward and table gradient against the reference (itself tested
+    against a point-by-point tiny-cuda-nn emulation in test_hashgrid.py), with 20,000 points so
+    that the work is split over threads; the split (points in the forward, levels in the
+    backward) gives the same bits at 1, 2 and 3 threads."""
+    gen = torch.Generator().manual_seed(cfg.in_dim)
+    n = 20_000
+    x = torch.rand(n, cfg.in_dim, generator=gen, dtype=torch.float64).to(dtype)
+    x[0] = 1.0
+    params = (torch.rand(cfg.n_params, generator=gen, dtype=torch.float64) * 2 - 1).to(dtype)
+    cot = torch.randn(n, cfg.out_dim, generator=gen, dtype=torch.float64).to(dtype)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for backend, threads in (("torch", before), ("numba", 1), ("numba", 2), ("numba", 3)):
+            torch.set_num_threads(threads)
+            p = params.clone().requires_grad_(True)
+            y = hashgrid_encode(x, p, cfg, backend=backend)
+            (y * cot).sum().backward()
+            runs.append((y.detach(), p.grad))
+    finally:
+        torch.set_num_threads(before)
+    from fields.encodings._numba_hashgrid import _threads
+
+    assert _threads(n * cfg.n_levels) >= 1 and min(3, (n * cfg.n_levels) >> 14) >= 2
+    for other in runs[2:]:
+        assert torch.equal(other[0], runs[1][0]) and torch.equal(other[1], runs[1][1])
+    ref_y, ref_g = runs[0]
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(runs[1][0], ref_y, rtol=tol, atol=tol)
+    scale = float(ref_g.abs().max())
+    assert scale > 0
+    torch.testing.assert_close(runs[1][1], ref_g, rtol=tol * 10, atol=tol * 10 * scale)
+
+
+def test_numba_hands_point_gradients_and_double_backward_to_the_reference() -> None:
+    """A gradient for the points (e.g. an eikonal loss) and a recorded backward graph run the
+    reference's differentiable maths; the table-only path's gradient equals it."""
+    cfg = NUMBA_CASES[2]
+    gen = torch.Generator().manual_seed(11)
+    x = torch.rand(300, 3, generator=gen, dtype=torch.float64)
+    params = torch.rand(cfg.n_params, generator=gen, dtype=torch.float64) * 2 - 1
+    grads = {}
+    for backend in ("torch", "numba"):
+        xi, pi = x.clone().requires_grad_(True), params.clone().requires_grad_(True)
+        y = hashgrid_encode(xi, pi, cfg, backend=backend)
+        (gx,) = torch.autograd.grad(y.sum(), xi, create_graph=True)
+        gx.pow(2).sum().backward()  # a loss on d y / d x reaches the table
+        pj = params.clone().requires_grad_(True)
+        (gp,) = torch.autograd.grad(
+            hashgrid_encode(x, pj, cfg, backend=backend).pow(2).sum(), pj, create_graph=True
+        )
+        (gpp,) = torch.autograd.grad(gp.pow(2).sum(), pj)
+        grads[backend] = (gx.detach(), pi.grad, gp.detach(), gpp)
+    for a, b in zip(grads["numba"], grads["torch"], strict=True):
+        assert a is not None and b is not None and float(b.abs().sum()) > 0
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_numba_pool_is_recreated_in_a_forked_child() -> None:
+    """A forked child (e.g. a data-loader worker) gets its own worker threads: the parent's pool
+    copy has none running, and work submitted to it would wait forever. (The child sets one
+    torch thread, as torch's DataLoader does: torch's own OpenMP pool does not survive a fork.)"""
+    import os
+    import select
+
+    from fields.encodings import _numba_hashgrid
+
+    cfg = NUMBA_CASES[2]
+    x = torch.rand(40_000, 3, generator=torch.Generator().manual_seed(2))
+    params = torch.rand(cfg.n_params, generator=torch.Generator().manual_seed(3))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        want = hashgrid_encode(x, params, cfg, backend="numba")  # the parent's pool exists
+    finally:
+        torch.set_num_threads(before)
+    parent_pool = _numba_hashgrid._pool()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            torch.set_num_threads(1)
+            pool = _numba_hashgrid._pool()
+            ok = pool is not parent_pool and pool.submit(lambda: 42).result(timeout=20) == 42
+            got = hashgrid_encode(x, params, cfg, backend="numba")
+            os.write(w, b"1" if ok and torch.equal(got, want) else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    ready, _, _ = select.select([r], [], [], 60)
+    result = os.read(r, 1) if ready else b""
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    os.close(r)
+    assert result == b"1"

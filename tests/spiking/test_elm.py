@@ -172,7 +172,7 @@ def spikes(steps: int, batch: int, width: int, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("backend", ["loop", "torch"])
+@pytest.mark.parametrize("backend", ["loop", "numba", "torch"])
 def test_sequence_equals_the_paper_loop(case: str, backend: str) -> None:
     model = make(case, backend=backend)
     x = spikes(25, 3, model.num_input)
@@ -291,9 +291,10 @@ def test_gradcheck_float64_tiny_model() -> None:
     assert torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["loop", "numba"])
 @pytest.mark.parametrize("case", ["plain", "branch_random_v2", "two_layers_silu"])
-def test_loop_gradients_equal_the_autograd_step_loop(case: str) -> None:
-    model = make(case, learn_memory_tau=True)
+def test_loop_gradients_equal_the_autograd_step_loop(case: str, backend: str) -> None:
+    model = make(case, learn_memory_tau=True, backend=backend)
     x = spikes(20, 3, model.num_input, seed=5).requires_grad_(True)
     w = torch.randn(20, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
 
@@ -308,6 +309,41 @@ def test_loop_gradients_equal_the_autograd_step_loop(case: str) -> None:
     got = grads(lambda: model.run(x))
     for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["time_major", "batch_major"])
+def test_sparse_spike_input_path_equals_the_paper_loop_with_gradients(layout: str) -> None:
+    """Plain ELM on sparse spikes (5% < ``SPARSE_INPUT_DENSITY``) multiplies through the
+    non-zeros and traces the first layer's drive instead of the input: outputs, memories, the
+    final state and every gradient against the paper loop / the autograd step loop."""
+    from neurosim.functional import elm as elm_functional
+
+    model = make("plain", learn_memory_tau=True)
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand(40, 3, model.num_input, generator=g) < 0.05).double()
+    assert 0 < float(x.mean()) <= elm_functional.SPARSE_INPUT_DENSITY
+    params = model.parameters_now()
+    xin = x if layout == "time_major" else x.transpose(0, 1).contiguous().transpose(0, 1)
+    assert elm_functional._sparse_input_kernels(xin, params) is not None  # the path is taken
+    expected_y, expected_m = paper_loop(model, x)
+    seq = model.run(xin)
+    torch.testing.assert_close(seq.output, expected_y, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(seq.memory, expected_m, rtol=1e-10, atol=1e-10)
+    reference = elm_reference_sequence(x, None, params)
+    torch.testing.assert_close(seq.state.b, reference.state.b, rtol=1e-10, atol=1e-12)
+    w = torch.randn(40, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def grads(run: object) -> list[torch.Tensor]:
+        model.zero_grad()
+        seq = run()  # type: ignore[operator]
+        ((seq.output * w).sum() + seq.state.m.pow(2).sum() + seq.state.b.sum()).backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    expected = grads(lambda: elm_reference_sequence(x, None, model.parameters_now()))
+    got = grads(lambda: model.run(xin))
+    assert len(got) == len(expected) >= 4
+    for e, gg in zip(expected, got, strict=True):
+        torch.testing.assert_close(gg, e, rtol=1e-9, atol=1e-10)
 
 
 # ------------------------------------------------------------------ recording

@@ -75,6 +75,20 @@ def test_backend_matches_independent_loop_for_every_option(backend: str) -> None
     assert pending_mattered > 0  # the inputs reach the regime where the pending reset matters
 
 
+def test_numba_blocks_cover_neurons_across_block_boundaries() -> None:
+    """The numba kernels walk time per block of ``BLOCK`` neurons (forward and backward): with
+    1,203 neurons there are three blocks, the last one partial, and every neuron must match."""
+    from neurosim.functional._numba_lif import BLOCK
+
+    args = _args(shape=(3, 401), steps=7)
+    assert args[0][0].numel() > 2 * BLOCK and args[0][0].numel() % BLOCK
+    for options in ALL_OPTIONS[::5]:
+        want = _run("independent", args, **options)
+        got = _run("numba", args, **options)
+        for name, a, b in zip(NAMES, got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=f"{options}: {name}")
+
+
 def test_compile_matches_independent_loop() -> None:
     """torch.compile costs seconds per configuration on the CPU: three configurations, fp32."""
     args = _args(dtype=torch.float32)

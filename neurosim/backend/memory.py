@@ -1,0 +1,58 @@
+"""Large CPU buffers on transparent huge pages.
+
+A fresh ``torch.empty`` of a few MiB on the CPU is mapped page by page on first touch: on the
+virtual machines these benchmarks run on, ~1,600 page faults for 6.5 MiB, which costs as much as
+the compiled loops that write the buffer once. numpy asks the kernel for transparent huge pages
+(``madvise(MADV_HUGEPAGE)``) on arrays of 4 MiB and more, so the same buffer allocated by numpy
+and shared with torch (``torch.from_numpy``, no copy) takes a few dozen faults (measured:
+32 MiB filled in 3.8 ms instead of 13.8 ms). Kernels whose outputs are large, fresh and written
+once (the numba LIF scan, the ELM memory loop, the CPU hash grid) allocate through
+:func:`empty`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+HUGE_PAGE_BYTES = 1 << 22
+"""numpy's threshold for asking for huge pages (4 MiB)."""
+
+_NUMPY = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+    torch.float16: np.float16,
+    torch.int32: np.int32,
+    torch.int64: np.int64,
+    torch.bool: np.bool_,
+}
+
+
+def empty(
+    shape: Sequence[int], dtype: torch.dtype, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """An uninitialised tensor like ``torch.empty(shape, dtype=dtype, device=device)``; large
+    CPU buffers of numpy-representable dtypes come from numpy (huge pages, see the module doc).
+
+    >>> empty((2, 3), torch.float32).shape
+    torch.Size([2, 3])
+    """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    size = tuple(int(s) for s in shape)
+    np_dtype = _NUMPY.get(dtype)
+    if dev.type != "cpu" or np_dtype is None:
+        return torch.empty(size, dtype=dtype, device=dev)
+    nbytes = int(np.prod(size, dtype=np.int64)) * np.dtype(np_dtype).itemsize
+    if nbytes < HUGE_PAGE_BYTES:
+        return torch.empty(size, dtype=dtype)
+    return torch.from_numpy(np.empty(size, dtype=np_dtype))
+
+
+def zeros(
+    shape: Sequence[int], dtype: torch.dtype, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Like :func:`empty`, filled with zeros."""
+    out = empty(shape, dtype, device)
+    return out.zero_()
