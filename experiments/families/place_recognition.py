@@ -12,7 +12,10 @@ Hussaini, Milford & Fischer (ICRA 2023) on the tensor backend (:mod:`neurosim.pl
    computation. **One runner step is one epoch**: every module sees each of its places once (in
    a fresh random order), learning by STDP with weight normalisation and adaptive thresholds.
 3. Evaluation: every module runs on the whole reference traverse (neuron labels, hyperactive
-   counts), then on every query. The hyperactive-neuron threshold is chosen (best
+   counts, each neuron's mean response), then on every query, with the thresholds frozen at the
+   learned values or, with ``query_threshold=mean``, at their mean for every neuron; with
+   ``score_norm=reference_mean`` each neuron's response is divided by its mean reference
+   response before the place scores. The hyperactive-neuron threshold is chosen (best
    ``(R@1, PR-AUC)``) on a calibration set: by default a second pass over the reference
    traverse (each reference place retrieved among the others; no query involved, so every
    query is a test query), or with ``calibration=queries`` a random share of the queries
@@ -57,6 +60,7 @@ from neurosim.metrics.place import ground_truth_matrix, place_metrics
 from neurosim.place import (
     ModularPlaceNet,
     choose_threshold,
+    equalised_thresholds,
     hyperactive_candidates,
     preprocess,
     sad_similarity,
@@ -71,7 +75,7 @@ if TYPE_CHECKING:
     from experiments.results import Results
 
 DATASETS = ("route", "corridor", "folder", "nordland", "robotcar")
-ENCODINGS = ("on", "offset")
+ENCODINGS = ("on", "offset", "onoff")
 METHODS = ("snn", "snn_reg", "sad", "sad_gray", "vprtempo")
 
 
@@ -104,6 +108,15 @@ class PlaceRecognitionConfig(RunConfig):
         triplet: Diehl & Cook's triplet potentiation (needs earlier post spikes) or the pair rule.
         integrator: ``exponential`` (stable) or ``euler`` membrane update.
         stdp_mode: ``presentation`` (update once per stimulus) or ``online`` (every step).
+        query_ms: presentation of each image when recording the reference traverse and
+            answering queries (0: ``presentation_ms``); longer: more spikes, less noise.
+        query_threshold: the excitatory thresholds used when recording the reference traverse
+            and answering queries: ``learned`` (each neuron's adaptive threshold, as Diehl &
+            Cook) or ``mean`` (every neuron gets the mean learned threshold;
+            :func:`neurosim.place.equalised_thresholds`).
+        score_norm: ``none`` or ``reference_mean``: divide each neuron's response by its mean
+            response over the recorded reference traverse before the place scores
+            (:func:`neurosim.place.normalise_by_reference`).
         calibration: how the hyperactive-neuron threshold is chosen: ``reference`` (a second
             pass over the reference traverse, scored as retrieval of each reference place among
             the others with tolerance 1; no query is used, every query is a test query) or
@@ -141,6 +154,9 @@ class PlaceRecognitionConfig(RunConfig):
     triplet: bool = False
     integrator: str = one_of("exponential", INTEGRATORS)
     stdp_mode: str = one_of("presentation", ("presentation", "online"))
+    query_ms: float = bounded(0.0, ge=0)
+    query_threshold: str = one_of("learned", ("learned", "mean"))
+    score_norm: str = one_of("none", ("none", "reference_mean"))
     calibration: str = one_of("reference", ("reference", "queries"))
     calibration_fraction: float = bounded(0.2, gt=0, lt=1)
     split_seed: int = bounded(0, ge=0, le=MAX_SEED)
@@ -189,9 +205,13 @@ def load_dataset(c: PlaceRecognitionConfig) -> PlaceDataset:
 def encode_images(frames: torch.Tensor, c: PlaceRecognitionConfig) -> torch.Tensor:
     """Frames -> ``[N, height * width]`` input intensities in ``[0, 1]``."""
     x = preprocess(frames, (c.height, c.width), c.patch or None)
+    x = x.reshape(x.shape[0], -1)
     if c.encoding == "on" and c.patch:
         x = (2.0 * x - 1.0).clamp_(min=0.0)
-    return x.reshape(x.shape[0], -1).float()
+    elif c.encoding == "onoff" and c.patch:
+        z = 2.0 * x - 1.0
+        x = torch.cat([z.clamp(min=0.0), (-z).clamp_(min=0.0)], dim=1)
+    return x.float()
 
 
 def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -294,12 +314,22 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
         c = self.config
         gen = torch.Generator(device=self.runtime.device).manual_seed(self.runtime.seed + 1)
         rate = c.query_rate_hz or None
+        theta = equalised_thresholds(self.model.net.theta) if c.query_threshold == "mean" else None
+        normalise = c.score_norm == "reference_mean"
         t0 = time.perf_counter()
-        self.model.record(self.reference, generator=gen, batch_size=c.batch_size, max_rate_hz=rate)
+        options: dict[str, Any] = {
+            "batch_size": c.batch_size,
+            "max_rate_hz": rate,
+            "theta": theta,
+            "presentation_ms": c.query_ms or None,
+        }
+        self.model.record(self.reference, generator=gen, **options)
         t1 = time.perf_counter()
-        responses = self.model.net.respond(
-            self.query, generator=gen, batch_size=c.batch_size, max_rate_hz=rate
-        )
+
+        def respond(images: torch.Tensor) -> torch.Tensor:
+            return self.model.net.respond(images, generator=gen, **options)
+
+        responses = respond(self.query)
         if self.runtime.device.type == "cuda":
             torch.cuda.synchronize(self.runtime.device)
         t2 = time.perf_counter()
@@ -308,20 +338,19 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
             cal_responses, cal_truth = responses[calibration], self.data.ground_truth()[calibration]
         else:
             test = np.arange(len(self.query))
-            cal_responses = self.model.net.respond(
-                self.reference, generator=gen, batch_size=c.batch_size, max_rate_hz=rate
-            )
+            cal_responses = respond(self.reference)
             cal_truth = ground_truth_matrix(len(self.reference), len(self.reference), tolerance=1)
 
         def calibrate(threshold: int | None) -> tuple[float, float]:
-            m = place_metrics(self.model.scores(cal_responses, threshold).cpu().numpy(), cal_truth)
+            scores = self.model.scores(cal_responses, threshold, normalise=normalise)
+            m = place_metrics(scores.cpu().numpy(), cal_truth)
             return m["recall@1"], m["pr_auc"]
 
         candidates = hyperactive_candidates(len(self.reference))
         threshold, _ = choose_threshold(candidates, calibrate)
         similarities: dict[str, torch.Tensor | np.ndarray] = {
-            "snn": self.model.scores(responses),
-            "snn_reg": self.model.scores(responses, threshold),
+            "snn": self.model.scores(responses, normalise=normalise),
+            "snn_reg": self.model.scores(responses, threshold, normalise=normalise),
             "sad": sad_similarity(self.query, self.reference),
         }
         gray = preprocess(self.data.reference, (c.height, c.width), None)
@@ -372,13 +401,17 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
             "test_queries": test.astype(np.int64),
             "hyperactive_counts": self.model.activity.cpu().numpy().astype(np.int64),
             "query_responses_sum": responses.sum(0).cpu().numpy().astype(np.float32),
+            "query_responses": responses.cpu().numpy().astype(np.float32),
+            "neuron_labels": self.model.labels.cpu().numpy().astype(np.int64),
+            "reference_mean": self.model.reference_mean.cpu().numpy().astype(np.float32),
         }
         if "vprtempo" in similarities:
             self._arrays["similarity_vprtempo"] = _numpy(similarities["vprtempo"])
         return out
 
     def artifacts(self) -> dict[str, np.ndarray]:
-        """Similarity matrices, ground truth, the test split, per-neuron reference activity."""
+        """Similarity matrices, ground truth, the test split, per-neuron reference activity,
+        labels and mean reference response, and the query responses ``[Q, M, N]``."""
         return dict(getattr(self, "_arrays", {}))
 
     def state_dict(self) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 * :mod:`neurosim.place.preprocess`: grayscale, resize, patch normalisation, rate/latency codes.
 * :mod:`neurosim.place.ensemble`: region split, training schedule, neuron labels, hyperactive
-  neuron regularisation, place scores, sequence matching, the SAD baseline, and
-  :class:`ModularPlaceNet` tying them to a :class:`~neurosim.plasticity.DiehlCookEnsemble`.
+  neuron regularisation, threshold equalisation, response normalisation, place scores,
+  sequence matching, the SAD baseline, and :class:`ModularPlaceNet` tying them to a :class:`~neurosim.plasticity.DiehlCookEnsemble`.
 
 Metrics live in :mod:`neurosim.metrics.place`, datasets in :mod:`neurosim.datasets.place`,
 figures in :mod:`neurosim.plotting.place`.
@@ -14,8 +14,10 @@ from neurosim.place.ensemble import (
     ModularPlaceNet,
     assign_neurons,
     choose_threshold,
+    equalised_thresholds,
     hyperactive_candidates,
     hyperactive_counts,
+    normalise_by_reference,
     place_scores,
     sad_similarity,
     sequence_match,
@@ -37,9 +39,11 @@ __all__ = [
     "ModularPlaceNet",
     "assign_neurons",
     "choose_threshold",
+    "equalised_thresholds",
     "hyperactive_candidates",
     "hyperactive_counts",
     "latency_code",
+    "normalise_by_reference",
     "patch_normalise",
     "place_scores",
     "preprocess",

@@ -152,6 +152,40 @@ def place_scores(responses: torch.Tensor, labels: torch.Tensor, n_places: int) -
     return sums / counts.clamp_min(1.0)
 
 
+def equalised_thresholds(theta: torch.Tensor) -> torch.Tensor:
+    """The adaptive thresholds ``theta [M, N]`` replaced by their mean over every neuron of
+    every module (same shape).
+
+    The adaptive threshold spreads the neurons over the training inputs while they learn; after
+    a few epochs the neurons' thresholds differ by more than their input drives do (a neuron
+    that won fewer presentations keeps a lower threshold and then wins most queries), so
+    recording and querying with the mean threshold lets the learned weights decide. Example:
+    ``[[1, 3], [5, 7]] -> [[4, 4], [4, 4]]``.
+    """
+    check_tensor(theta, "equalised_thresholds theta [M, N]", ndim=2)
+    return theta.mean().expand_as(theta).clone()
+
+
+def normalise_by_reference(
+    responses: torch.Tensor, reference_mean: torch.Tensor, *, floor: float = 1e-3
+) -> torch.Tensor:
+    """``responses [Q, M, N]`` divided by each neuron's mean response over the reference
+    traverse (``reference_mean [M, N]``, e.g. ``reference_responses.mean(0)``, at least
+    ``floor``): a neuron's response then counts relative to how readily it fires at all, on a
+    common scale across neurons and modules. Example: a neuron that fires 4 spikes for a query
+    and 2 on average over the reference traverse scores 2."""
+    check_tensor(responses, "normalise_by_reference responses [Q, M, N]", ndim=3)
+    check_tensor(reference_mean, "normalise_by_reference reference_mean [M, N]", ndim=2)
+    if responses.shape[1:] != reference_mean.shape:
+        raise InputError(
+            f"responses {tuple(responses.shape)} and reference_mean "
+            f"{tuple(reference_mean.shape)} differ in [M, N]"
+        )
+    if not floor > 0:
+        raise InputError(f"normalise_by_reference floor must be positive, got {floor!r}")
+    return responses / reference_mean.clamp_min(floor)
+
+
 def sequence_match(similarity: torch.Tensor, length: int) -> torch.Tensor:
     """Average ``similarity [Q, R]`` over the last ``length`` queries along the diagonal:
     ``S'[q, r] = mean_k S[q - k, r - k]`` for ``k = 0..length-1`` with both indices valid
@@ -207,6 +241,7 @@ class ModularPlaceNet(nn.Module):
 
     labels: torch.Tensor
     activity: torch.Tensor
+    reference_mean: torch.Tensor
 
     def __init__(
         self,
@@ -236,6 +271,7 @@ class ModularPlaceNet(nn.Module):
         shape = (len(self.regions), n_exc)
         self.register_buffer("labels", torch.full(shape, -1, dtype=torch.long, device=device))
         self.register_buffer("activity", torch.zeros(shape, dtype=torch.long, device=device))
+        self.register_buffer("reference_mean", torch.zeros(shape, device=device))
 
     def train_step(
         self, reference: torch.Tensor, places: torch.Tensor, *, generator: torch.Generator | None
@@ -256,25 +292,41 @@ class ModularPlaceNet(nn.Module):
         generator: torch.Generator | None,
         batch_size: int = 128,
         max_rate_hz: float | None = None,
+        theta: torch.Tensor | None = None,
+        presentation_ms: float | None = None,
     ) -> torch.Tensor:
-        """Run every module on the whole reference traverse; set :attr:`labels` and
-        :attr:`activity` (hyperactive counts); return the responses ``[P, M, N]``."""
+        """Run every module on the whole reference traverse; set :attr:`labels`,
+        :attr:`activity` (hyperactive counts) and :attr:`reference_mean` (each neuron's mean
+        response); return the responses ``[P, M, N]``. ``theta`` (thresholds in place of the
+        learned ones) and ``presentation_ms``: as :meth:`DiehlCookEnsemble.respond`."""
         if reference.shape[0] != self.n_places:
             raise InputError(
                 f"record needs the whole reference traverse ({self.n_places} places), got "
                 f"{reference.shape[0]} images"
             )
         responses = self.net.respond(
-            reference, generator=generator, batch_size=batch_size, max_rate_hz=max_rate_hz
+            reference,
+            generator=generator,
+            batch_size=batch_size,
+            max_rate_hz=max_rate_hz,
+            theta=theta,
+            presentation_ms=presentation_ms,
         )
         self.labels.copy_(assign_neurons(responses, self.regions))
         self.activity.copy_(hyperactive_counts(responses))
+        self.reference_mean.copy_(responses.mean(0))
         return responses
 
     @torch.no_grad()
-    def scores(self, responses: torch.Tensor, threshold: int | None = None) -> torch.Tensor:
+    def scores(
+        self, responses: torch.Tensor, threshold: int | None = None, *, normalise: bool = False
+    ) -> torch.Tensor:
         """Place scores ``[Q, P]`` from query responses ``[Q, M, N]``, with neurons active for
-        ``>= threshold`` reference places silenced (``None``: no regularisation)."""
+        ``>= threshold`` reference places silenced (``None``: no regularisation); with
+        ``normalise``, each neuron's response is first divided by its mean response over the
+        recorded reference traverse (:func:`normalise_by_reference`)."""
+        if normalise:
+            responses = normalise_by_reference(responses, self.reference_mean)
         kept = silence_hyperactive(responses, self.activity, threshold)
         return place_scores(kept, self.labels, self.n_places)
 

@@ -212,6 +212,8 @@ class DiehlCookEnsemble(nn.Module):
         batch_size: int = 128,
         time_chunk: int = 64,
         max_rate_hz: float | None = None,
+        theta: torch.Tensor | None = None,
+        presentation_ms: float | None = None,
     ) -> torch.Tensor:
         """Spike counts of every module's excitatory neurons for each image, thresholds frozen.
 
@@ -223,6 +225,11 @@ class DiehlCookEnsemble(nn.Module):
             time_chunk: steps whose input currents are computed in one matrix product.
             max_rate_hz: input rate of intensity 1 for these queries (default: the training
                 rate).
+            theta: thresholds to use in place of the learned :attr:`theta` (broadcast to
+                ``[M, n_exc]``; e.g. the learned thresholds' mean, see
+                :func:`neurosim.place.equalised_thresholds`); default: the learned ones.
+            presentation_ms: how long each image is shown (default: the training
+                presentation); longer gives more spikes, less Poisson noise.
 
         Returns:
             ``[B, M, n_exc]`` spike counts (float).
@@ -239,25 +246,45 @@ class DiehlCookEnsemble(nn.Module):
         rate = self.max_rate_hz if max_rate_hz is None else float(max_rate_hz)
         if not 0 < rate * self.dt / 1000.0 <= 1.0:
             raise InputError(f"respond max_rate_hz={rate} must be positive, at most 1 per step")
+        if presentation_ms is None:
+            n_steps = self.steps
+        elif presentation_ms > 0:
+            n_steps = max(1, round(presentation_ms / self.dt))
+        else:
+            raise InputError(f"respond presentation_ms must be positive, got {presentation_ms!r}")
+        if theta is None:
+            theta = self.theta
+        else:
+            check_tensor(theta, "respond theta", device=self.weight.device)
+            try:
+                theta = torch.broadcast_to(theta.to(self.theta.dtype), self.theta.shape)
+            except RuntimeError as exc:
+                raise InputError(
+                    f"respond theta of shape {tuple(theta.shape)} does not broadcast to "
+                    f"[M, n_exc] = {tuple(self.theta.shape)}"
+                ) from exc
         images = images.to(self.weight.dtype)
         frozen = self.wta._replace(exc=self.wta.exc._replace(theta_plus=0.0))
-        flat = self.weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
+        # every presentation sees normalised weights (learn normalises before each one, and
+        # its last STDP update is not yet normalised)
+        weight = _normalize_columns(self.weight, self.weight_sum)
+        flat = weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
         out = []
         for start in range(0, images.shape[0], batch_size):
             chunk = images[start : start + batch_size]
             b = chunk.shape[0]
-            like = self.theta.expand(b, -1, -1)
-            state = WTAState.rest(like, frozen, theta=self.theta)
+            like = theta.expand(b, -1, -1)
+            state = WTAState.rest(like, frozen, theta=theta)
             counts = torch.zeros_like(like)
-            for t0 in range(0, self.steps, time_chunk):
-                steps = min(time_chunk, self.steps - t0)
+            for t0 in range(0, n_steps, time_chunk):
+                steps = min(time_chunk, n_steps - t0)
                 pre = poisson_spikes(
                     chunk, steps, max_rate_hz=rate, dt_ms=self.dt, generator=generator
                 )
                 if shared:
                     current = (pre @ flat).view(steps, b, self.n_modules, self.n_exc)
                 else:
-                    current = torch.einsum("tbmi,min->tbmn", pre, self.weight)
+                    current = torch.einsum("tbmi,min->tbmn", pre, weight)
                 spikes, state = wta_run(current, state, frozen)
                 counts += spikes.sum(0)
             out.append(counts)

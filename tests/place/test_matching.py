@@ -7,9 +7,12 @@ import torch
 
 from neurosim.backend import InputError
 from neurosim.place import (
+    ModularPlaceNet,
     assign_neurons,
     choose_threshold,
+    equalised_thresholds,
     hyperactive_counts,
+    normalise_by_reference,
     place_scores,
     sad_similarity,
     sequence_match,
@@ -59,6 +62,36 @@ def test_labels_hyperactive_counts_and_scores_by_hand() -> None:
     assert torch.equal(silence_hyperactive(query, counts, None), query)
     with pytest.raises(InputError, match="threshold"):
         silence_hyperactive(query, counts, 0)
+
+
+def test_equalised_thresholds_and_reference_normalisation_by_hand() -> None:
+    theta = torch.tensor([[1.0, 3.0], [5.0, 7.0]])
+    assert equalised_thresholds(theta).tolist() == [[4.0, 4.0], [4.0, 4.0]]
+    assert theta.tolist() == [[1.0, 3.0], [5.0, 7.0]]  # the learned thresholds are kept
+    # neuron means over the reference traverse: [[2, 0.5], [0, 4]] (the silent one floored)
+    reference_mean = torch.tensor([[2.0, 0.5], [0.0, 4.0]])
+    query = torch.tensor([[[4.0, 1.0], [0.0, 2.0]]])
+    out = normalise_by_reference(query, reference_mean, floor=0.1)
+    assert out.tolist() == [[[2.0, 2.0], [0.0, 0.5]]]
+    with pytest.raises(InputError, match=r"\[M, N\]"):
+        normalise_by_reference(query, torch.ones(3, 2))
+    with pytest.raises(InputError, match="floor"):
+        normalise_by_reference(query, reference_mean, floor=0.0)
+    with pytest.raises(InputError, match="theta"):
+        equalised_thresholds(torch.ones(2, 2, 2))
+    # the model: record sets each neuron's reference mean; scores(normalise=True) divides by it
+    g = torch.Generator().manual_seed(0)
+    net = ModularPlaceNet(
+        [torch.tensor([0, 1]), torch.tensor([2, 3])], 4, 8, 3, generator=g,
+        presentation_ms=40.0, max_rate_hz=400.0, weight_sum=20.0,
+    )  # fmt: skip
+    images = torch.rand(4, 8, generator=g)
+    recorded = net.record(images, generator=g, theta=torch.zeros(2, 3))
+    assert torch.equal(net.reference_mean, recorded.mean(0))
+    assert float(recorded.sum()) > 0
+    q = recorded[:2] + 1.0
+    expected = place_scores(q / recorded.mean(0).clamp_min(1e-3), net.labels, 4)
+    torch.testing.assert_close(net.scores(q, normalise=True), expected)
 
 
 def test_sequence_match_averages_along_the_diagonal() -> None:

@@ -200,3 +200,30 @@ def test_ensemble_learns_one_template_per_pattern_and_validates_input() -> None:
         net.learn(torch.zeros(3, 16), generator=g)
     with pytest.raises(InputError, match="dt"):
         DiehlCookEnsemble(1, 4, 2, stdp=STDPParameters(dt=0.25))
+
+
+def test_respond_sees_normalised_weights_and_takes_thresholds_and_duration() -> None:
+    g = torch.Generator().manual_seed(1)
+    net = DiehlCookEnsemble(
+        2, 12, 5, weight_sum=30.0, presentation_ms=50.0, max_rate_hz=400.0, generator=g
+    )
+    net.theta.copy_(torch.linspace(0.0, 3.0, 10).reshape(2, 5))
+    images = torch.rand(3, 12, generator=g)
+
+    def run(**kwargs: object) -> torch.Tensor:
+        return net.respond(images, generator=torch.Generator().manual_seed(7), **kwargs)  # type: ignore[arg-type]
+
+    base = run()
+    assert float(base.sum()) > 0
+    net.weight.mul_(3.0)  # un-normalised weights (as after a last STDP update) ...
+    torch.testing.assert_close(run(), base)  # ... are shown normalised, as while learning
+    torch.testing.assert_close(run(theta=net.theta.clone()), base)
+    assert float(run(theta=torch.tensor(1e4)).sum()) == 0.0  # broadcast: all silenced
+    # thresholds far below rest: every neuron fires, not only the learned winners
+    assert bool((run(theta=torch.full((2, 5), -30.0)) > 0).all())
+    # twice the duration: more spikes (the first 50 ms use the same random numbers)
+    assert float(run(presentation_ms=100.0).sum()) > float(base.sum())
+    with pytest.raises(InputError, match="theta"):
+        run(theta=torch.zeros(3, 5))
+    with pytest.raises(InputError, match="presentation_ms"):
+        run(presentation_ms=0.0)
