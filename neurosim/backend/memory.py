@@ -7,7 +7,9 @@ the compiled loops that write the buffer once. numpy asks the kernel for transpa
 and shared with torch (``torch.from_numpy``, no copy) takes a few dozen faults (measured:
 32 MiB filled in 3.8 ms instead of 13.8 ms). Kernels whose outputs are large, fresh and written
 once (the numba LIF scan, the ELM memory loop, the CPU hash grid) allocate through
-:func:`empty`.
+:func:`empty`. Such a tensor behaves as any other (autograd, ``share_memory_``, ``torch.save``),
+except that, like every tensor made by ``torch.from_numpy``, its storage cannot grow
+(``resize_`` to more elements, or an ``out=`` of a larger shape, raises).
 """
 
 from __future__ import annotations
