@@ -41,8 +41,9 @@ it for all steps at once: one ``[T*B, D] @ [D, branches]`` product with the rout
 ``[T, B, synapses]`` routed tensor) and one linear scan. The first MLP layer's input part and the
 readout are single large matmuls too. Only the nonlinear memory recurrence runs step by step: the
 kernel operation ``elm_memory_scan`` (backends ``torch``: the autograd step loop, the reference;
-``loop``: preallocated buffers, ``out=`` kernels and a hand-written backward, the default;
-``cuda_graph``: the same loops captured once per shape into CUDA graphs and replayed, opt-in on a
+``loop``: preallocated buffers, ``out=`` kernels and a hand-written backward, the default on
+CUDA; ``numba`` (:mod:`neurosim.functional._numba_elm`): the same two loops compiled, each
+step's products through BLAS, the default on the CPU; ``cuda_graph``: the same loops captured once per shape into CUDA graphs and replayed, opt-in on a
 GPU; see :mod:`neurosim.functional._elm_graph`).
 
 Shapes: single step ``x [B, D]``; multi-step ``x [T, B, D]`` (time-major).
