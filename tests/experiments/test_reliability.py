@@ -272,38 +272,49 @@ def test_lock_waits_for_an_owner_that_is_already_exiting(tmp_path: Path) -> None
     """A killed multi-threaded owner shows as a zombie before the kernel drops its flock.
 
     Reproduced by hand: child A takes the lock and forks B (which inherits the open lock), then A
-    exits and stays an unreaped zombie while B holds the lock 0.5 s longer. The next acquire
-    waits for it instead of failing the resumed trial; a live owner is still refused at once.
+    exits and stays an unreaped zombie while B holds the lock until told to go (0.3 s after the
+    next acquire starts). That acquire waits for it instead of failing the resumed trial; a live
+    owner is still refused at once.
     """
+    import threading
+
     from experiments.lock import DirectoryLock
 
     r, w = os.pipe()
+    release_r, release_w = os.pipe()
     a = os.fork()
     if a == 0:  # child A
         try:
             DirectoryLock(tmp_path).acquire()
-            if os.fork() == 0:  # grandchild B keeps the inherited lock a little longer
-                time.sleep(0.5)
+            if os.fork() == 0:  # grandchild B keeps the inherited lock until released
+                os.read(release_r, 1)
                 os._exit(0)
             os.write(w, b"x")
         finally:
             os._exit(0)
     os.close(w)
+    os.close(release_r)
     assert os.read(r, 1) == b"x"
     os.close(r)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # wait until A is a zombie (exited, not reaped)
         with open(f"/proc/{a}/stat") as fh:
             if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
                 break
         time.sleep(0.01)
+    else:
+        pytest.fail("the lock's first owner did not exit")
+    timer = threading.Timer(0.3, lambda: os.write(release_w, b"x"))
     start = time.monotonic()
+    timer.start()
     lock = DirectoryLock(tmp_path)
     lock.acquire()  # waits for B to drop the lock, well inside the grace period
     waited = time.monotonic() - start
     lock.release()
+    timer.join()
+    os.close(release_w)
     os.waitpid(a, 0)
-    assert 0.2 < waited < 5
+    assert 0.25 < waited < 9
 
     live = subprocess.Popen(
         [
