@@ -244,19 +244,35 @@ def load_nordland(
         files = files[offset::every]
         return files[:n_places] if n_places else files
 
-    query_files = frames(query)
-    ref_lists = [frames(s) for s in reference]
+    return _traversals(
+        f"nordland {'+'.join(reference)}/{query}",
+        frames(query),
+        [frames(s) for s in reference],
+        tolerance,
+        f"Nordland at {str(root)!r} has no frames after filtering: {NORDLAND_LAYOUT}",
+    )
+
+
+def _traversals(
+    name: str,
+    query_files: list[Path],
+    ref_lists: list[list[Path]],
+    tolerance: int,
+    empty: str,
+) -> PlaceDataset:
+    """A dataset of one query traversal against several reference traversals of the same places:
+    each cut to the shortest, references concatenated (frame ``r`` of traversal ``k`` is row
+    ``k * count + r``), every traversal's frame matching a query place within ``tolerance``.
+    ``empty``: the error message when no frames remain."""
     count = min([len(query_files), *(len(r) for r in ref_lists)])
     if count == 0:
-        raise InputError(
-            f"Nordland at {str(root)!r} has no frames after filtering: {NORDLAND_LAYOUT}"
-        )
+        raise InputError(empty)
     query_files = query_files[:count]
     ref_files = [f for r in ref_lists for f in r[:count]]
     base = tolerance_matches(count, count, tolerance)
-    matches = [[k * count + r for k in range(len(reference)) for r in refs] for refs in base]
+    matches = [[k * count + r for k in range(len(ref_lists)) for r in refs] for refs in base]
     return PlaceDataset(
-        f"nordland {'+'.join(reference)}/{query}",
+        name,
         read_images(ref_files),
         read_images(query_files),
         matches,
@@ -302,22 +318,12 @@ def load_robotcar(
         files = files[offset::every]
         return files[:n_places] if n_places else files
 
-    query_files = frames(query)
-    ref_lists = [frames(t) for t in reference]
-    count = min([len(query_files), *(len(r) for r in ref_lists)])
-    if count == 0:
-        raise InputError(f"RobotCar at {str(root)!r} has no frames: {ROBOTCAR_LAYOUT}")
-    query_files = query_files[:count]
-    ref_files = [f for r in ref_lists for f in r[:count]]
-    base = tolerance_matches(count, count, tolerance)
-    matches = [[k * count + r for k in range(len(reference)) for r in refs] for refs in base]
-    return PlaceDataset(
+    return _traversals(
         f"robotcar {'+'.join(reference)}/{query}",
-        read_images(ref_files),
-        read_images(query_files),
-        matches,
-        [p.name for p in ref_files],
-        [p.name for p in query_files],
+        frames(query),
+        [frames(t) for t in reference],
+        tolerance,
+        f"RobotCar at {str(root)!r} has no frames: {ROBOTCAR_LAYOUT}",
     )
 
 
