@@ -13,6 +13,7 @@ the autograd function are those of the ``loop`` backend.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -144,22 +145,5 @@ class GraphLoops:
         return gm.clone(), gzo.clone(), [g.clone() for g in gz]
 
 
-_GRAPHS = GraphLoops()
-
-
-def elm_memory_scan_cuda_graph(
-    p: torch.Tensor,
-    m0: torch.Tensor,
-    w_mem: torch.Tensor,
-    w_hidden: torch.Tensor,
-    b_hidden: torch.Tensor,
-    w_out: torch.Tensor,
-    b_out: torch.Tensor,
-    decay: torch.Tensor,
-    gain: torch.Tensor,
-    activation: str = "relu",
-) -> torch.Tensor:
-    """The ``cuda_graph`` backend of ``elm_memory_scan``."""
-    return run_memory_scan(
-        _GRAPHS, p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation
-    )
+elm_memory_scan_cuda_graph = functools.partial(run_memory_scan, GraphLoops())
+"""The ``cuda_graph`` backend of ``elm_memory_scan``."""

@@ -12,6 +12,7 @@ float32 and float64 (the compute dtypes); imported lazily by the registry.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from numba import njit
 
 from neurosim.backend import memory
+from neurosim.functional.elm import run_memory_scan
 
 _OPTIONS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
@@ -225,27 +227,6 @@ class NumbaLoops:
         return gm, gzo, list(gz.unbind(0))
 
 
-_LOOPS = NumbaLoops()
-
-
-def elm_memory_scan_numba(
-    p: torch.Tensor,
-    m0: torch.Tensor,
-    w_mem: torch.Tensor,
-    w_hidden: torch.Tensor,
-    b_hidden: torch.Tensor,
-    w_out: torch.Tensor,
-    b_out: torch.Tensor,
-    decay: torch.Tensor,
-    gain: torch.Tensor,
-    activation: str = "relu",
-) -> torch.Tensor:
-    """The ``numba`` backend (CPU): :class:`neurosim.functional.elm._MemoryScanLoop` with
-    :class:`NumbaLoops` (same results as the reference, to rounding)."""
-    from neurosim.functional.elm import run_memory_scan
-
-    if p.device.type != "cpu":
-        raise ValueError("the numba ELM loops run on the CPU")
-    return run_memory_scan(
-        _LOOPS, p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation
-    )
+elm_memory_scan_numba = functools.partial(run_memory_scan, NumbaLoops())
+"""The ``numba`` backend (CPU): :class:`neurosim.functional.elm._MemoryScanLoop` with
+:class:`NumbaLoops` (same results as the reference, to rounding)."""

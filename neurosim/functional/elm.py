@@ -55,6 +55,7 @@ memory only decays, ``m_t = kappa_m^t m_0``: for ``tau_m = dt / ln 2`` it halves
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -755,27 +756,6 @@ class _MemoryScanLoop(torch.autograd.Function):
         )  # fmt: skip
 
 
-_EAGER = EagerLoops()
-
-
-def elm_memory_scan_loop(
-    p: torch.Tensor,
-    m0: torch.Tensor,
-    w_mem: torch.Tensor,
-    w_hidden: torch.Tensor,
-    b_hidden: torch.Tensor,
-    w_out: torch.Tensor,
-    b_out: torch.Tensor,
-    decay: torch.Tensor,
-    gain: torch.Tensor,
-    activation: str = "relu",
-) -> torch.Tensor:
-    """The ``loop`` backend: :class:`_MemoryScanLoop` (same results as the reference)."""
-    return run_memory_scan(
-        _EAGER, p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation
-    )
-
-
 def run_memory_scan(
     loops: Any,
     p: torch.Tensor,
@@ -795,6 +775,11 @@ def run_memory_scan(
             p, m0, w_mem, w_hidden, b_hidden, w_out, b_out, decay, gain, activation, loops
         )
     return out
+
+
+elm_memory_scan_loop = functools.partial(run_memory_scan, EagerLoops())
+"""The ``loop`` backend: :class:`_MemoryScanLoop` with :class:`EagerLoops` (same results as the
+reference); the ``numba`` and ``cuda_graph`` backends are the same call with other loops."""
 
 
 def _example(
