@@ -32,6 +32,21 @@ _NUMPY = {
 }
 
 
+def _allocate(
+    shape: Sequence[int], dtype: torch.dtype, device: torch.device | str | None, zeroed: bool
+) -> torch.Tensor:
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    size = tuple(int(s) for s in shape)
+    np_dtype = _NUMPY.get(dtype)
+    nbytes = 0
+    if dev.type == "cpu" and np_dtype is not None:
+        nbytes = int(np.prod(size, dtype=np.int64)) * np.dtype(np_dtype).itemsize
+    if nbytes < HUGE_PAGE_BYTES:
+        return (torch.zeros if zeroed else torch.empty)(size, dtype=dtype, device=dev)
+    # numpy's zeroed buffers come from calloc: fresh pages are zero without a pass over them
+    return torch.from_numpy((np.zeros if zeroed else np.empty)(size, dtype=np_dtype))
+
+
 def empty(
     shape: Sequence[int], dtype: torch.dtype, device: torch.device | str | None = None
 ) -> torch.Tensor:
@@ -41,20 +56,11 @@ def empty(
     >>> empty((2, 3), torch.float32).shape
     torch.Size([2, 3])
     """
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    size = tuple(int(s) for s in shape)
-    np_dtype = _NUMPY.get(dtype)
-    if dev.type != "cpu" or np_dtype is None:
-        return torch.empty(size, dtype=dtype, device=dev)
-    nbytes = int(np.prod(size, dtype=np.int64)) * np.dtype(np_dtype).itemsize
-    if nbytes < HUGE_PAGE_BYTES:
-        return torch.empty(size, dtype=dtype)
-    return torch.from_numpy(np.empty(size, dtype=np_dtype))
+    return _allocate(shape, dtype, device, zeroed=False)
 
 
 def zeros(
     shape: Sequence[int], dtype: torch.dtype, device: torch.device | str | None = None
 ) -> torch.Tensor:
-    """Like :func:`empty`, filled with zeros."""
-    out = empty(shape, dtype, device)
-    return out.zero_()
+    """Like :func:`empty`, filled with zeros (large CPU buffers by numpy's ``zeros``)."""
+    return _allocate(shape, dtype, device, zeroed=True)
