@@ -223,13 +223,6 @@ def _backward(  # type: ignore[no-untyped-def]
             gtheta[lo + j] = gt[j]
 
 
-def _empty(steps: int, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """``[steps, n]`` on huge pages (:mod:`neurosim.backend.memory`): the outputs and the input
-    gradient are written once, so page faults of a fresh ``torch.empty`` were a large share of
-    the scan's time (1,219 -> 102 faults per layer fwd+bwd)."""
-    return memory.empty((steps, n), dtype)
-
-
 def _grad_array(g: torch.Tensor | None, steps: int, n: int, dtype: torch.dtype) -> tuple[Any, int]:
     """``(array, mode)``: mode 0 no gradient, 1 a full ``[T, N]`` array, 2 one broadcast value
     (e.g. the gradient of ``spikes.sum()``, which autograd passes as an expanded scalar)."""
@@ -264,10 +257,11 @@ class _LIFScanNumba(torch.autograd.Function):
         v0f = v0.detach().to(cd).expand(shape).contiguous().view(n)
         b = beta.detach().to(cd).expand(shape).contiguous().view(n)
         th = theta.detach().to(cd).expand(shape).contiguous().view(n)
-        spikes = _empty(steps, n, cd)
-        mems = _empty(steps, n, cd)
+        # written once: huge pages (neurosim.backend.memory) spare most first-touch page faults
+        spikes = memory.empty((steps, n), cd)
+        mems = memory.empty((steps, n), cd)
         store_h = not delayed and any(ctx.needs_input_grad[:4])
-        hs = _empty(steps, n, cd) if store_h else torch.empty(1, 1, dtype=cd)
+        hs = memory.empty((steps, n), cd) if store_h else torch.empty(1, 1, dtype=cd)
         _forward(xf.numpy(), v0f.numpy(), b.numpy(), th.numpy(), spikes.numpy(), mems.numpy(),
                  hs.numpy(), RESETS.index(reset), bool(delayed), bool(pending), store_h)  # fmt: skip
         ctx.save_for_backward(hs, spikes, mems, v0f, b, th)
@@ -284,7 +278,7 @@ class _LIFScanNumba(torch.autograd.Function):
         cd = spikes.dtype
         gs_arr, gs_mode = _grad_array(gs, steps, n, cd)
         gv_arr, gv_mode = _grad_array(gv, steps, n, cd)
-        gx = _empty(steps, n, cd)
+        gx = memory.empty((steps, n), cd)
         gv0, gb, gth = (torch.empty(n, dtype=cd) for _ in range(3))
         _backward(gs_arr, gs_mode, gv_arr, gv_mode, hs.numpy(), spikes.numpy(), mems.numpy(),
                   v0f.numpy(), b.numpy(), th.numpy(), *ctx.options, gx.numpy(), gv0.numpy(),
