@@ -50,11 +50,11 @@ Other rules
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
-from neurosim.backend import InputError, check_tensor
+from neurosim.backend import InputError, Operation, check_tensor, kernels, numba_backend
 
 TRACE_MODES = ("set", "add")
 
@@ -197,20 +197,66 @@ def stdp_window(
     post: torch.Tensor,
     state: STDPState | None = None,
     p: STDPParameters = STDPParameters(),  # noqa: B008 - immutable NamedTuple
+    *,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, STDPState]:
     """The summed STDP update of ``T`` steps, ``pre [T, ..., n_pre]``, ``post [T, ..., n_post]``.
 
     Equals ``sum_t stdp_step(pre[t], post[t])[0]`` (traces carried), computed as two
-    time-contracted matrix products instead of ``T`` outer products. Use it when the weights
-    stay fixed during the window and the update is applied at its end.
+    time-contracted matrix products instead of ``T`` outer products (``backend="torch"``), or on
+    the CPU by default with numba from the spikes themselves (the ``numba`` backend of the
+    ``stdp_window`` operation: each post spike adds the pre trace to its column, each pre spike
+    the post trace to its row). Use it when the weights stay fixed during the window and the
+    update is applied at its end.
 
     Returns:
         ``(dw [..., n_pre, n_post], state after the last step)``.
     """
     _check_pair(pre, post, "stdp_window", 1)
-    p = p.validate()
     st = _state(state, pre[0], post[0], "stdp_window")
-    return _stdp_window(pre, post, st, p)
+    dw, x_pre, x_post1, x_post2 = kernels.call(
+        "stdp_window", pre, post, st.pre, st.post1, st.post2, p, backend=backend
+    )
+    return dw, STDPState(x_pre, x_post1, x_post2)
+
+
+def validate_stdp_window(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    x_pre: torch.Tensor,
+    x_post1: torch.Tensor,
+    x_post2: torch.Tensor,
+    p: STDPParameters,
+) -> None:
+    """Check the arguments of the ``stdp_window`` operation."""
+    _check_pair(pre, post, "stdp_window", 1)
+    if not isinstance(p, STDPParameters):
+        raise InputError(f"stdp_window expected STDPParameters, got {type(p).__name__}")
+    p.validate()
+    for trace, like, name in (
+        (x_pre, pre, "pre"),
+        (x_post1, post, "post1"),
+        (x_post2, post, "post2"),
+    ):
+        check_tensor(trace, f"stdp_window {name} trace", device=pre.device)
+        if trace.shape != like.shape[1:]:
+            raise InputError(
+                f"stdp_window {name} trace has shape {tuple(trace.shape)}; expected one step "
+                f"of spikes {tuple(like.shape[1:])}"
+            )
+
+
+def stdp_window_reference(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    x_pre: torch.Tensor,
+    x_post1: torch.Tensor,
+    x_post2: torch.Tensor,
+    p: STDPParameters,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``stdp_window`` operation's torch reference: ``(dw, pre, post1, post2 traces)``."""
+    dw, st = _stdp_window(pre, post, STDPState(x_pre, x_post1, x_post2), p)
+    return dw, st.pre, st.post1, st.post2
 
 
 def _stdp_window(
@@ -296,3 +342,49 @@ def lateral_inhibition(spikes: torch.Tensor, weight: float | torch.Tensor) -> to
     Example: spikes ``[1, 0, 1]`` with ``weight = 17`` give ``[17, 34, 17]``.
     """
     return weight * (spikes.sum(dim=-1, keepdim=True) - spikes)
+
+
+def _window_example(
+    device: torch.device, dtype: torch.dtype, generator: torch.Generator
+) -> tuple[tuple[object, ...], dict[str, object]]:
+    steps, modules, n_pre, n_post = 50, 3, 11, 5
+    pre = (torch.rand(steps, modules, n_pre, generator=generator) < 0.2).to(dtype)
+    post = (torch.rand(steps, modules, n_post, generator=generator) < 0.1).to(dtype)
+    traces = [
+        torch.rand(modules, n, generator=generator, dtype=torch.float64).to(dtype)
+        for n in (n_pre, n_post, n_post)
+    ]
+    p = STDPParameters.diehl_cook(dt=1.0, nu_post=0.05)
+    return (*(t.to(device) for t in (pre, post, *traces)), p), {}
+
+
+def _window_bad_inputs(device: torch.device) -> list[tuple[tuple[object, ...], dict, str]]:
+    pre, post = torch.zeros(4, 2, 3, device=device), torch.zeros(4, 2, 5, device=device)
+    traces = (torch.zeros(2, 3, device=device), *(torch.zeros(2, 5, device=device),) * 2)
+    p = STDPParameters()
+    return [
+        ((pre, post[:, :1], *traces, p), {}, "share their leading dimensions"),
+        ((pre, post, torch.zeros(3, device=device), *traces[1:], p), {}, "pre trace has shape"),
+        ((pre, post, *traces, "p"), {}, "expected STDPParameters"),
+        ((pre, post, *traces, STDPParameters(trace="max")), {}, "trace must be one of"),
+    ]
+
+
+def _load_window_numba() -> Any:
+    from neurosim.functional._numba_wta import stdp_window_numba
+
+    return stdp_window_numba
+
+
+kernels.register(
+    Operation(
+        name="stdp_window",
+        reference=stdp_window_reference,
+        validate=validate_stdp_window,
+        example=_window_example,
+        bad_inputs=_window_bad_inputs,
+        grad_args=(),
+        doc="summed trace-STDP update of a window of pre/post spikes (dw and the traces)",
+    )
+)
+kernels.register_backend("stdp_window", numba_backend(_load_window_numba))

@@ -24,11 +24,11 @@ its inputs once); :func:`wta_step` is the checked single step.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
-from neurosim.backend import InputError, check_tensor
+from neurosim.backend import InputError, Operation, check_tensor, kernels, numba_backend
 from neurosim.functional.conductance import (
     ConductanceLIFParameters,
     ConductanceLIFState,
@@ -234,3 +234,143 @@ def _fused_layer(
     v.masked_fill_(fired, p.v_reset)
     refractory.sub_(p.dt).clamp_(min=0.0).masked_fill_(fired, p.refractory)
     return fired.to(v.dtype)
+
+
+# ---------------------------------------------------------------------- one presentation
+def validate_wta_present(
+    pre: torch.Tensor,
+    weight: torch.Tensor,
+    theta: torch.Tensor,
+    p: WTAParameters,
+    counts: bool = False,
+    *,
+    time_chunk: int = 64,
+) -> None:
+    """Check the arguments of ``wta_present`` (shapes, dtypes, parameters)."""
+    if not isinstance(time_chunk, int) or time_chunk < 1:
+        raise InputError(f"wta_present time_chunk must be a positive int, got {time_chunk!r}")
+    check_tensor(pre, "wta_present input spikes pre [T, B, S, n_in]", ndim=4, floating=False)
+    check_tensor(weight, "wta_present weight [M, n_in, N]", ndim=3)
+    check_tensor(theta, "wta_present theta [B, M, N]", min_ndim=1, device=weight.device)
+    if pre.device != weight.device:
+        raise InputError(f"wta_present pre is on {pre.device}, weight on {weight.device}")
+    if not isinstance(p, WTAParameters):
+        raise InputError(f"wta_present expected WTAParameters, got {type(p).__name__}")
+    p.validate()
+    _, batch, sources, n_in = pre.shape
+    n_modules, w_in, n = weight.shape
+    if w_in != n_in:
+        raise InputError(
+            f"wta_present pre has {n_in} input neurons but weight [M, n_in, N] has {w_in}"
+        )
+    if sources not in (1, n_modules):
+        raise InputError(
+            f"wta_present pre [T, B, S, n_in] has S={sources}; expected 1 (every module sees "
+            f"the same input) or M={n_modules} (one input per module)"
+        )
+    try:
+        torch.broadcast_shapes(theta.shape, (batch, n_modules, n))
+    except RuntimeError as exc:
+        raise InputError(
+            f"wta_present theta of shape {tuple(theta.shape)} does not broadcast to "
+            f"[B, M, N] = {(batch, n_modules, n)}"
+        ) from exc
+    if theta.dim() > 3:
+        raise InputError(f"wta_present theta has {theta.dim()} dimensions; expected at most 3")
+
+
+def wta_present_reference(
+    pre: torch.Tensor,
+    weight: torch.Tensor,
+    theta: torch.Tensor,
+    p: WTAParameters,
+    counts: bool = False,
+    *,
+    time_chunk: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One presentation of input spike trains to ``M`` WTA circuits, from rest.
+
+    ``pre [T, B, S, n_in]`` (0/1 spikes; ``S = 1``: every module sees the same input,
+    ``S = M``: one input per module) drives the excitatory layer of every module through
+    ``weight [M, n_in, N]`` (input conductance increments ``pre[t] @ weight[m]``); both layers
+    start at rest with the excitatory thresholds ``theta`` (broadcast to ``[B, M, N]``), which
+    adapt by ``p.exc.theta_plus`` per spike. The input currents are computed ``time_chunk``
+    steps at a time (bounded memory), the state carried between chunks (:func:`wta_run`).
+
+    Returns ``(spikes [T, B, M, N]`` or, with ``counts``, spike counts ``[B, M, N]``,
+    ``theta after the presentation [B, M, N])``.
+    """
+    steps, batch, sources, n_in = pre.shape
+    n_modules, _, n = weight.shape
+    like = theta.to(weight.dtype).expand(batch, n_modules, n)
+    state = WTAState.rest(like, p, theta=like)
+    flat = weight.permute(1, 0, 2).reshape(n_in, -1) if sources == 1 else weight
+    out = (
+        torch.zeros_like(like)
+        if counts
+        else torch.empty(steps, *like.shape, dtype=like.dtype, device=like.device)
+    )
+    for t0 in range(0, steps, time_chunk):
+        x = pre[t0 : t0 + time_chunk].to(weight.dtype)
+        if sources == 1:
+            current = (x[:, :, 0] @ flat).view(x.shape[0], batch, n_modules, n)
+        else:
+            current = torch.einsum("tbmi,min->tbmn", x, weight)
+        spikes, state = wta_run(current, state, p)
+        if counts:
+            out += spikes.sum(0)
+        else:
+            out[t0 : t0 + x.shape[0]] = spikes
+    return out, state.exc.theta
+
+
+def _present_example(
+    device: torch.device, dtype: torch.dtype, generator: torch.Generator
+) -> tuple[tuple[object, ...], dict[str, object]]:
+    # weights in multiples of 1/4 and 0/1 spikes: every input current is summed exactly in any
+    # order, so the backends see the same conductances
+    steps, batch, n_modules, n_in, n = 60, 2, 3, 40, 7
+    pre = (torch.rand(steps, batch, n_modules, n_in, generator=generator) < 0.3).to(dtype)
+    weight = torch.randint(0, 9, (n_modules, n_in, n), generator=generator).to(dtype) / 4.0
+    theta = torch.rand(1, n_modules, n, generator=generator, dtype=torch.float64).to(dtype) * 4
+    p = WTAParameters(
+        exc=ConductanceLIFParameters.diehl_cook_excitatory(dt=1.0, theta_plus=0.5),
+        inh=ConductanceLIFParameters.diehl_cook_inhibitory(dt=1.0),
+        integrator="exponential",
+    )
+    return (pre.to(device), weight.to(device), theta.to(device), p), {}
+
+
+def _present_bad_inputs(device: torch.device) -> list[tuple[tuple[object, ...], dict, str]]:
+    pre = torch.zeros(5, 2, 1, 4, device=device)
+    weight = torch.zeros(3, 4, 6, device=device)
+    theta = torch.zeros(3, 6, device=device)
+    p = WTAParameters()
+    return [
+        ((pre[0], weight, theta, p), {}, r"pre \[T, B, S, n_in\]"),
+        ((pre, weight[:, :3], theta, p), {}, "has 4 input neurons"),
+        ((torch.zeros(5, 2, 2, 4, device=device), weight, theta, p), {}, "has S=2"),
+        ((pre, weight, torch.zeros(2, 6, device=device), p), {}, "does not broadcast"),
+        ((pre, weight, theta, "p"), {}, "expected WTAParameters"),
+        ((pre, weight, theta, WTAParameters(integrator="rk4")), {}, "integrator must be one of"),
+    ]
+
+
+def _load_present_numba() -> Any:
+    from neurosim.functional._numba_wta import wta_present_numba
+
+    return wta_present_numba
+
+
+kernels.register(
+    Operation(
+        name="wta_present",
+        reference=wta_present_reference,
+        validate=validate_wta_present,
+        example=_present_example,
+        bad_inputs=_present_bad_inputs,
+        grad_args=(),
+        doc="one presentation of input spikes to M Diehl & Cook WTA circuits (spikes, theta)",
+    )
+)
+kernels.register_backend("wta_present", numba_backend(_load_present_numba))

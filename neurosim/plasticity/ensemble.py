@@ -13,8 +13,15 @@ Stimulus protocol (per presentation, as Diehl & Cook and Hussaini et al.): the c
 process of rate ``pixel * max_rate_hz`` for ``presentation_ms``; the network starts each
 presentation at rest (the reference codes' 150 ms resting period between presentations is
 replaced by this reset; ``theta`` is kept). Learning applies the STDP update of the whole
-presentation at its end (``stdp_mode="presentation"``, fast: the input currents of all steps are
-one matrix product) or after every step (``"online"``, as Brian2 does; slower).
+presentation at its end (``stdp_mode="presentation"``, fast) or after every step (``"online"``, as
+Brian2 does; slower).
+
+A presentation (learning or query) is the ``wta_present`` operation and the STDP update of a
+presentation the ``stdp_window`` operation of the kernel registry: the ``torch`` reference
+computes the input currents of many steps as one matrix product; the ``numba`` backend (the
+``auto`` choice on the CPU, :mod:`neurosim.functional._numba_wta`) works from the input spikes
+themselves (a few percent of the pixels fire per step), several times faster on the CPU.
+``backend`` chooses; both draw the same Poisson inputs from the generator.
 
 Example::
 
@@ -28,15 +35,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurosim.backend import InputError, check_tensor
+from neurosim.backend import InputError, check_tensor, kernels
 from neurosim.functional.plasticity import (
     STDPParameters,
     STDPState,
     _normalize_columns,
     _stdp_step,
-    _stdp_window,
 )
-from neurosim.functional.wta import WTAParameters, WTAState, _wta_step, wta_run
+from neurosim.functional.wta import WTAParameters, WTAState, _wta_step
 
 STDP_MODES = ("presentation", "online")
 
@@ -52,16 +58,35 @@ def poisson_spikes(
     """Poisson (Bernoulli per step) spike trains ``[T, *S]``: each element of ``intensity``
     (in ``[0, 1]``) fires with probability ``intensity * max_rate_hz * dt_ms / 1000`` per step.
 
-    Unchecked fast path (no host sync): callers validate ``intensity`` once. The random numbers
-    come from ``generator`` (on its own device; moved to ``intensity``'s device if different).
+    Unchecked fast path (no host sync): callers validate ``intensity`` once. On the CPU the
+    trains are drawn by numba with geometric gaps between an input's spikes (one random number
+    per spike instead of one per step and input; :func:`neurosim.functional._numba_wta.
+    bernoulli_trains`), seeded by one draw from ``generator``; elsewhere by ``torch.rand`` from
+    ``generator`` (on its own device; moved to ``intensity``'s device if different). Both are
+    the same Bernoulli process; a seeded ``generator`` reproduces the trains on one device.
     """
+    return _poisson_mask(intensity, steps, max_rate_hz, dt_ms, generator).to(intensity.dtype)
+
+
+def _poisson_mask(
+    intensity: torch.Tensor,
+    steps: int,
+    max_rate_hz: float,
+    dt_ms: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """:func:`poisson_spikes` as a boolean tensor (a quarter of the memory)."""
     p = intensity * (max_rate_hz * dt_ms / 1000.0)
+    if intensity.device.type == "cpu" and (generator is None or generator.device.type == "cpu"):
+        from neurosim.functional._numba_wta import bernoulli_trains
+
+        return bernoulli_trains(p, steps, generator)
     shape = (steps, *intensity.shape)
     if generator is not None and generator.device != intensity.device:
         u = torch.rand(shape, generator=generator, dtype=intensity.dtype).to(intensity.device)
     else:
         u = torch.rand(shape, generator=generator, dtype=intensity.dtype, device=intensity.device)
-    return (u < p).to(intensity.dtype)
+    return u < p
 
 
 class DiehlCookEnsemble(nn.Module):
@@ -84,6 +109,8 @@ class DiehlCookEnsemble(nn.Module):
         generator: draws the initial weights (a CPU or device generator; required for
             reproducibility).
         device, dtype: where the weights live.
+        backend: kernel backend of the presentations and STDP updates (``"auto"``: numba on
+            the CPU where it imports, else torch; ``"torch"``; ``"numba"``).
     """
 
     weight: torch.Tensor
@@ -105,8 +132,10 @@ class DiehlCookEnsemble(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = backend
         for label, size in (("n_modules", n_modules), ("n_input", n_input), ("n_exc", n_exc)):
             if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise InputError(f"DiehlCookEnsemble {label} must be a positive int, got {size!r}")
@@ -183,22 +212,30 @@ class DiehlCookEnsemble(nn.Module):
         pre = poisson_spikes(
             images, self.steps, max_rate_hz=self.max_rate_hz, dt_ms=self.dt, generator=generator
         )  # [T, M, n_in]
+        if self.stdp_mode == "presentation":
+            spikes, theta = kernels.call(
+                "wta_present",
+                pre.unsqueeze(1),  # [T, 1, M, n_in]: one image per module
+                self.weight,
+                self.theta.unsqueeze(0),
+                self.wta,
+                backend=self.backend,
+            )
+            post = spikes[:, 0]
+            trace = STDPState.zeros(pre[0], post[0])
+            dw, *_ = kernels.call("stdp_window", pre, post, *trace, self.stdp, backend=self.backend)
+            self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
+            self.theta.copy_(theta[0])
+            return post.sum(0)
         like = self.theta
         state = WTAState.rest(like, self.wta, theta=self.theta)
-        if self.stdp_mode == "presentation":
-            current = torch.einsum("tmi,min->tmn", pre, self.weight)
-            post, state = wta_run(current, state, self.wta)
-            trace = STDPState.zeros(pre[0], post[0])
-            dw, _ = _stdp_window(pre, post, trace, self.stdp)
+        trace = STDPState.zeros(pre[0], like)
+        post = torch.empty(self.steps, *like.shape, dtype=like.dtype, device=like.device)
+        for t in range(self.steps):
+            current = torch.einsum("mi,min->mn", pre[t], self.weight)
+            post[t], state = _wta_step(current, state, self.wta)
+            dw, trace = _stdp_step(pre[t], post[t], trace, self.stdp)
             self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
-        else:
-            trace = STDPState.zeros(pre[0], like)
-            post = torch.empty(self.steps, *like.shape, dtype=like.dtype, device=like.device)
-            for t in range(self.steps):
-                current = torch.einsum("mi,min->mn", pre[t], self.weight)
-                post[t], state = _wta_step(current, state, self.wta)
-                dw, trace = _stdp_step(pre[t], post[t], trace, self.stdp)
-                self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
         self.theta.copy_(state.exc.theta)
         return post.sum(0)
 
@@ -222,7 +259,8 @@ class DiehlCookEnsemble(nn.Module):
                 input layer) or ``[B, M, n_input]`` (one image per module), in ``[0, 1]``.
             generator: draws the Poisson inputs.
             batch_size: images simulated together (bounds memory).
-            time_chunk: steps whose input currents are computed in one matrix product.
+            time_chunk: steps whose input currents the ``torch`` backend computes in one matrix
+                product (bounds its memory; the ``numba`` backend needs no such buffer).
             max_rate_hz: input rate of intensity 1 for these queries (default: the training
                 rate).
             theta: thresholds to use in place of the learned :attr:`theta` (broadcast to
@@ -268,24 +306,25 @@ class DiehlCookEnsemble(nn.Module):
         # every presentation sees normalised weights (learn normalises before each one, and
         # its last STDP update is not yet normalised)
         weight = _normalize_columns(self.weight, self.weight_sum)
-        flat = weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
+        # the input spikes of a whole presentation are drawn at once (one byte per input, step
+        # and image, from random numbers of four): at most about 16 MB of them per call
+        per_image = n_steps * self.n_input * (1 if shared else self.n_modules)
+        step = max(1, min(batch_size, (16 << 20) // max(per_image, 1)))
         out = []
-        for start in range(0, images.shape[0], batch_size):
-            chunk = images[start : start + batch_size]
-            b = chunk.shape[0]
-            like = theta.expand(b, -1, -1)
-            state = WTAState.rest(like, frozen, theta=theta)
-            counts = torch.zeros_like(like)
-            for t0 in range(0, n_steps, time_chunk):
-                steps = min(time_chunk, n_steps - t0)
-                pre = poisson_spikes(
-                    chunk, steps, max_rate_hz=rate, dt_ms=self.dt, generator=generator
-                )
-                if shared:
-                    current = (pre @ flat).view(steps, b, self.n_modules, self.n_exc)
-                else:
-                    current = torch.einsum("tbmi,min->tbmn", pre, weight)
-                spikes, state = wta_run(current, state, frozen)
-                counts += spikes.sum(0)
+        for start in range(0, images.shape[0], step):
+            chunk = images[start : start + step]
+            pre = _poisson_mask(chunk, n_steps, rate, self.dt, generator)
+            if shared:
+                pre = pre.unsqueeze(2)  # [T, b, 1, n_in]: every module sees the same image
+            counts, _ = kernels.call(
+                "wta_present",
+                pre,
+                weight,
+                theta.unsqueeze(0),
+                frozen,
+                True,
+                backend=self.backend,
+                time_chunk=time_chunk,
+            )
             out.append(counts)
         return torch.cat(out)

@@ -181,7 +181,9 @@ def test_ensemble_learns_one_template_per_pattern_and_validates_input() -> None:
         2, 16, 6, wta=wta, stdp=stdp, weight_sum=6.0, presentation_ms=100.0,
         max_rate_hz=150.0, generator=g,
     )  # fmt: skip
-    for _ in range(12):  # module 0 alternates both patterns; module 1 sees nothing (idles)
+    # module 0 alternates both patterns; module 1 sees nothing (idles). 24 epochs: on 12 seeds
+    # the winners' shares below were 0.94-0.98 and 0.01-0.10 (12 epochs: 11 of 12 seeds)
+    for _ in range(24):
         for k in range(2):
             net.learn(torch.stack([patterns[k], torch.zeros(16)]), generator=g)
     torch.testing.assert_close(net.weight.sum(1)[0], torch.full((6,), 6.0), rtol=0.3, atol=0.0)
@@ -191,7 +193,7 @@ def test_ensemble_learns_one_template_per_pattern_and_validates_input() -> None:
     assert winners[0] != winners[1]
     w = net.weight[0, :, winners]  # the winners' input weights favour their own pattern's half
     share = w[:8].sum(0) / w.sum(0)  # at initialisation about 0.5
-    assert float(share[0]) > 0.65 and float(share[1]) < 0.35
+    assert float(share[0]) > 0.8 and float(share[1]) < 0.2
     with pytest.raises(InputError, match="n_input"):
         net.respond(torch.zeros(1, 5), generator=g)
     with pytest.raises(InputError, match=r"\[0, 1\]"):
@@ -221,7 +223,7 @@ def test_respond_sees_normalised_weights_and_takes_thresholds_and_duration() -> 
     assert float(run(theta=torch.tensor(1e4)).sum()) == 0.0  # broadcast: all silenced
     # thresholds far below rest: every neuron fires, not only the learned winners
     assert bool((run(theta=torch.full((2, 5), -30.0)) > 0).all())
-    # twice the duration: more spikes (the first 50 ms use the same random numbers)
+    # twice the duration: more spikes
     assert float(run(presentation_ms=100.0).sum()) > float(base.sum())
     with pytest.raises(InputError, match="theta"):
         run(theta=torch.zeros(3, 5))
