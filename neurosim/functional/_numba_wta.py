@@ -183,6 +183,15 @@ def _wta_present(pre, weight, theta, prm, out, record, exponential, adapt):  # t
                 theta[b, m, j] = th[j]
 
 
+def _spike_array(spikes: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """Spikes as a contiguous NumPy array the kernels read: booleans as bytes (no copy of a
+    contiguous tensor), anything else in ``dtype``."""
+    x = spikes.detach()
+    if x.dtype == torch.bool:
+        return x.contiguous().view(torch.uint8).numpy()
+    return x.to(dtype).contiguous().numpy()
+
+
 def wta_present_numba(
     pre: torch.Tensor,
     weight: torch.Tensor,
@@ -197,10 +206,7 @@ def wta_present_numba(
     e, i = p.exc, p.inh
     dtype = weight.dtype
     w = weight.detach().contiguous()
-    x = pre.detach()
-    if x.dtype != torch.bool:
-        x = x.to(dtype)
-    x = x.contiguous()
+    xn = _spike_array(pre, dtype)
     prm = np.array(
         [
             e.v_rest, e.v_reset, e.v_thresh, e.e_exc, e.e_inh, e.dt / e.tau_mem, e.refractory,
@@ -213,7 +219,7 @@ def wta_present_numba(
         ],
         dtype=np.float64,
     ).astype(np.float32 if dtype == torch.float32 else np.float64)  # fmt: skip
-    steps, batch = x.shape[0], x.shape[1]
+    steps, batch = xn.shape[0], xn.shape[1]
     n_modules, _, n = w.shape
     theta_out = theta.detach().to(dtype).expand(batch, n_modules, n).contiguous().clone()
     if counts:
@@ -221,7 +227,6 @@ def wta_present_numba(
     else:
         out = torch.empty(steps, batch, n_modules, n, dtype=dtype)
     adapt = bool(e.theta_plus) or math.exp(-e.dt / e.tau_theta) != 1.0
-    xn = x.numpy() if x.dtype != torch.bool else x.view(torch.uint8).numpy()
     _wta_present(
         xn,
         w.numpy(),
@@ -262,7 +267,9 @@ def _stdp_window(pre, post, x_pre, x_post1, x_post2, prm, triplet, set_mode, dw)
     active = np.empty(n, dtype=np.int64)
     is_active = np.empty(n, dtype=np.bool_)
     trace_now = np.empty(n_in, dtype=prm.dtype)
-    pot = np.empty((n, n_in), dtype=prm.dtype)
+    pot = np.zeros((n, n_in), dtype=prm.dtype)  # rows of the potentiated neurons, re-zeroed
+    potentiated = np.empty(n, dtype=np.int64)
+    has_pot = np.zeros(n, dtype=np.bool_)
     for r in range(rows):
         xp = x_pre[r]
         x1 = x_post1[r]
@@ -277,7 +284,7 @@ def _stdp_window(pre, post, x_pre, x_post1, x_post2, prm, triplet, set_mode, dw)
         for i in range(n_in):
             value[i] = xp[i]
             last[i] = -1
-        pot[:, :] = zero
+        n_pot = 0
         for t in range(steps):
             lo, hi = offsets[t * rows + r], offsets[t * rows + r + 1]
             for k in range(lo, hi):  # this step's pre spikes mark their traces
@@ -301,6 +308,10 @@ def _stdp_window(pre, post, x_pre, x_post1, x_post2, prm, triplet, set_mode, dw)
                             for i in range(n_in):
                                 trace_now[i] = value[i] * powers[t - last[i]]
                             formed = True
+                        if not has_pot[j]:
+                            has_pot[j] = True
+                            potentiated[n_pot] = j
+                            n_pot += 1
                         row = pot[j]
                         for i in range(n_in):
                             row[i] += trace_now[i] * gate
@@ -325,8 +336,13 @@ def _stdp_window(pre, post, x_pre, x_post1, x_post2, prm, triplet, set_mode, dw)
                         x2[j] = x2[j] + q
         for i in range(n_in):
             xp[i] = value[i] * powers[steps - 1 - last[i]]
-            for j in range(n):
-                w[i, j] += nu_post * pot[j, i]
+        for a in range(n_pot):
+            j = potentiated[a]
+            row = pot[j]
+            for i in range(n_in):
+                w[i, j] += nu_post * row[i]
+                row[i] = zero
+            has_pot[j] = False
 
 
 def stdp_window_numba(
@@ -338,12 +354,12 @@ def stdp_window_numba(
     p: Any,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """numba implementation of ``stdp_window`` (CPU tensors); same contract as the reference."""
-    dtype = pre.dtype
+    dtype = x_pre.dtype
     steps = pre.shape[0]
     lead = pre.shape[1:-1]
     n_in, n = pre.shape[-1], post.shape[-1]
-    pre3 = pre.detach().reshape(steps, -1, n_in).contiguous()
-    post3 = post.detach().to(dtype).reshape(steps, -1, n).contiguous()
+    pre3 = _spike_array(pre, dtype).reshape(steps, -1, n_in)
+    post3 = _spike_array(post, dtype).reshape(steps, -1, n)
     rows = pre3.shape[1]
     xp = x_pre.detach().to(dtype).expand(*lead, n_in).reshape(rows, n_in).clone()
     x1 = x_post1.detach().to(dtype).expand(*lead, n).reshape(rows, n).clone()
@@ -352,8 +368,8 @@ def stdp_window_numba(
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
     prm = np.array([*p.decays(), p.nu_post, p.nu_pre], dtype=np_dtype)
     _stdp_window(
-        pre3.numpy(),
-        post3.numpy(),
+        pre3,
+        post3,
         xp.numpy(),
         x1.numpy(),
         x2.numpy(),

@@ -130,9 +130,11 @@ def _mark(trace: torch.Tensor, spikes: torch.Tensor, mode: str) -> torch.Tensor:
     return trace + spikes
 
 
-def _check_pair(pre: torch.Tensor, post: torch.Tensor, name: str, lead: int) -> None:
-    check_tensor(pre, f"{name} pre spikes [..., n_pre]", min_ndim=lead + 1)
-    check_tensor(post, f"{name} post spikes [..., n_post]", min_ndim=lead + 1)
+def _check_pair(
+    pre: torch.Tensor, post: torch.Tensor, name: str, lead: int, *, floating: bool = True
+) -> None:
+    check_tensor(pre, f"{name} pre spikes [..., n_pre]", min_ndim=lead + 1, floating=floating)
+    check_tensor(post, f"{name} post spikes [..., n_post]", min_ndim=lead + 1, floating=floating)
     if pre.shape[:-1] != post.shape[:-1]:
         raise InputError(
             f"{name}: pre spikes {tuple(pre.shape)} and post spikes {tuple(post.shape)} must "
@@ -212,7 +214,7 @@ def stdp_window(
     Returns:
         ``(dw [..., n_pre, n_post], state after the last step)``.
     """
-    _check_pair(pre, post, "stdp_window", 1)
+    _check_pair(pre, post, "stdp_window", 1, floating=False)
     st = _state(state, pre[0], post[0], "stdp_window")
     dw, x_pre, x_post1, x_post2 = kernels.call(
         "stdp_window", pre, post, st.pre, st.post1, st.post2, p, backend=backend
@@ -228,8 +230,8 @@ def validate_stdp_window(
     x_post2: torch.Tensor,
     p: STDPParameters,
 ) -> None:
-    """Check the arguments of the ``stdp_window`` operation."""
-    _check_pair(pre, post, "stdp_window", 1)
+    """Check the arguments of the ``stdp_window`` operation (spikes may be boolean)."""
+    _check_pair(pre, post, "stdp_window", 1, floating=False)
     if not isinstance(p, STDPParameters):
         raise InputError(f"stdp_window expected STDPParameters, got {type(p).__name__}")
     p.validate()
@@ -254,7 +256,9 @@ def stdp_window_reference(
     x_post2: torch.Tensor,
     p: STDPParameters,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The ``stdp_window`` operation's torch reference: ``(dw, pre, post1, post2 traces)``."""
+    """The ``stdp_window`` operation's torch reference: ``(dw, pre, post1, post2 traces)``;
+    boolean spikes count as 0/1 in the traces' dtype."""
+    pre, post = pre.to(x_pre.dtype), post.to(x_post1.dtype)
     dw, st = _stdp_window(pre, post, STDPState(x_pre, x_post1, x_post2), p)
     return dw, st.pre, st.post1, st.post2
 

@@ -209,9 +209,8 @@ class DiehlCookEnsemble(nn.Module):
             )
         self.normalize_()
         images = images.to(self.weight.dtype)
-        pre = poisson_spikes(
-            images, self.steps, max_rate_hz=self.max_rate_hz, dt_ms=self.dt, generator=generator
-        )  # [T, M, n_in]
+        # [T, M, n_in] boolean spikes (the kernels read them as 0/1; a quarter of the memory)
+        pre = _poisson_mask(images, self.steps, self.max_rate_hz, self.dt, generator)
         if self.stdp_mode == "presentation":
             spikes, theta = kernels.call(
                 "wta_present",
@@ -222,11 +221,12 @@ class DiehlCookEnsemble(nn.Module):
                 backend=self.backend,
             )
             post = spikes[:, 0]
-            trace = STDPState.zeros(pre[0], post[0])
+            trace = STDPState.zeros(pre[0].to(post.dtype), post[0])
             dw, *_ = kernels.call("stdp_window", pre, post, *trace, self.stdp, backend=self.backend)
             self.weight.add_(dw).clamp_(0.0, self.stdp.w_max)
             self.theta.copy_(theta[0])
             return post.sum(0)
+        pre = pre.to(self.weight.dtype)
         like = self.theta
         state = WTAState.rest(like, self.wta, theta=self.theta)
         trace = STDPState.zeros(pre[0], like)
