@@ -62,6 +62,7 @@ from neurosim.place import (
     choose_threshold,
     equalised_thresholds,
     hyperactive_candidates,
+    match_rate,
     preprocess,
     sad_similarity,
     sequence_match,
@@ -112,8 +113,23 @@ class PlaceRecognitionConfig(RunConfig):
             answering queries (0: ``presentation_ms``); longer: more spikes, less noise.
         query_threshold: the excitatory thresholds used when recording the reference traverse
             and answering queries: ``learned`` (each neuron's adaptive threshold, as Diehl &
-            Cook) or ``mean`` (every neuron gets the mean learned threshold;
-            :func:`neurosim.place.equalised_thresholds`).
+            Cook), ``mean`` (every neuron gets the mean learned threshold;
+            :func:`neurosim.place.equalised_thresholds`) or ``rate`` (every neuron gets one
+            threshold, set by bisection, :func:`neurosim.place.match_rate`, so that the
+            excitatory neurons fire at ``query_target_hz`` on average over every third
+            reference image, with the query settings below; no query is used).
+        query_target_hz: the mean excitatory firing rate ``query_threshold=rate`` aims for.
+        query_code: input spike trains when recording and querying: ``poisson`` (as in
+            learning) or ``regular`` (each pixel fires regularly at its rate, random phase;
+            :func:`neurosim.plasticity.ensemble.regular_spikes`).
+        query_inhibition: factor on the lateral inhibition weight when recording and querying
+            (1: as in learning; 0: none, every neuron's count grades its own input drive).
+        query_weight_norm: the input weights when recording and querying: ``learned`` (as
+            normalised in learning) or ``l2`` (every neuron's normalised weights rescaled to
+            the same Euclidean length, their mean: each neuron's drive ranks images by cosine
+            similarity; :meth:`neurosim.plasticity.DiehlCookEnsemble.query_weights`).
+        weight_norm: the weight normalisation during learning: ``l1`` (Diehl & Cook: fixed
+            sum ``weight_sum``) or ``l2`` (fixed Euclidean length ``weight_sum``).
         score_norm: ``none`` or ``reference_mean``: divide each neuron's response by its mean
             response over the recorded reference traverse before the place scores
             (:func:`neurosim.place.normalise_by_reference`).
@@ -155,7 +171,12 @@ class PlaceRecognitionConfig(RunConfig):
     integrator: str = one_of("exponential", INTEGRATORS)
     stdp_mode: str = one_of("presentation", ("presentation", "online"))
     query_ms: float = bounded(0.0, ge=0)
-    query_threshold: str = one_of("learned", ("learned", "mean"))
+    query_threshold: str = one_of("learned", ("learned", "mean", "rate"))
+    query_target_hz: float = bounded(7.0, gt=0)
+    query_code: str = one_of("poisson", ("poisson", "regular"))
+    query_inhibition: float = bounded(1.0, ge=0)
+    query_weight_norm: str = one_of("learned", ("learned", "l2"))
+    weight_norm: str = one_of("l1", ("l1", "l2"))
     score_norm: str = one_of("none", ("none", "reference_mean"))
     calibration: str = one_of("reference", ("reference", "queries"))
     calibration_fraction: float = bounded(0.2, gt=0, lt=1)
@@ -272,6 +293,7 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
             wta=wta,
             stdp=stdp,
             weight_sum=c.weight_sum,
+            weight_norm=c.weight_norm,
             presentation_ms=c.presentation_ms,
             max_rate_hz=c.max_rate_hz,
             stdp_mode=c.stdp_mode,
@@ -308,21 +330,48 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
         gt = self.data.ground_truth()
         return place_metrics(s[rows], gt[rows], (1, 5, 10))
 
+    def _rate_matched_theta(self, options: dict[str, Any]) -> torch.Tensor:
+        """One threshold for every neuron, so that the excitatory neurons fire at
+        ``query_target_hz`` on average over every third reference image (config docstring)."""
+        c = self.config
+        net = self.model.net
+        images = self.reference[::3]
+        seconds = (c.query_ms or c.presentation_ms) / 1000.0
+        seed = self.runtime.seed + 2
+
+        def rate(value: float) -> float:
+            gen = torch.Generator(device=self.runtime.device).manual_seed(seed)
+            theta = torch.full_like(net.theta, value)
+            counts = net.respond(images, generator=gen, theta=theta, **options)
+            return float(counts.mean()) / seconds
+
+        high = max(1.5 * float(net.theta.mean()), 1.0)
+        return torch.full_like(net.theta, match_rate(rate, c.query_target_hz, 0.0, high))
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Record, calibrate the hyperactive threshold, test every method on the test queries."""
         c = self.config
         gen = torch.Generator(device=self.runtime.device).manual_seed(self.runtime.seed + 1)
         rate = c.query_rate_hz or None
-        theta = equalised_thresholds(self.model.net.theta) if c.query_threshold == "mean" else None
         normalise = c.score_norm == "reference_mean"
         t0 = time.perf_counter()
         options: dict[str, Any] = {
             "batch_size": c.batch_size,
             "max_rate_hz": rate,
-            "theta": theta,
             "presentation_ms": c.query_ms or None,
+            "code": c.query_code,
+            "w_inh_exc": c.query_inhibition * self.model.net.wta.w_inh_exc,
+            "weight_norm": "l2" if c.query_weight_norm == "l2" else None,
         }
+        theta: torch.Tensor | None = None
+        if c.query_threshold == "mean":
+            theta = equalised_thresholds(self.model.net.theta)
+        elif c.query_threshold == "rate":
+            theta = self._rate_matched_theta(options)
+            self.timing["threshold_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+        options["theta"] = theta
         self.model.record(self.reference, generator=gen, **options)
         t1 = time.perf_counter()
 

@@ -39,7 +39,8 @@ Other rules
 -----------
 
 * :func:`normalize_columns`: scale each postsynaptic neuron's incoming weights to a fixed sum
-  (Diehl & Cook: 78 for 784 inputs), ``w_ij <- w_ij * total / sum_i w_ij``.
+  (Diehl & Cook: 78 for 784 inputs), ``w_ij <- w_ij * total / sum_i w_ij``, or (``p=2``) to a
+  fixed Euclidean norm, ``w_ij <- w_ij * total / sqrt(sum_i w_ij^2)``.
 * :func:`adaptive_threshold_step`: ``theta <- theta e^{-dt/tau_theta} + theta_plus * o``.
 * :func:`homeostatic_threshold_step`: intrinsic plasticity towards a target rate,
   ``thr <- max(thr + eta (rate - target), floor)``.
@@ -57,6 +58,7 @@ import torch
 from neurosim.backend import InputError, Operation, check_tensor, kernels, numba_backend
 
 TRACE_MODES = ("set", "add")
+NORM_ORDERS = (1, 2)
 
 
 class STDPParameters(NamedTuple):
@@ -293,19 +295,28 @@ def stdp_apply(w: torch.Tensor, dw: torch.Tensor, p: STDPParameters) -> torch.Te
     return (w + dw).clamp_(0.0, p.w_max)
 
 
-def normalize_columns(w: torch.Tensor, total: float | torch.Tensor) -> torch.Tensor:
-    """Scale each column (each postsynaptic neuron's incoming weights) to sum to ``total``.
+def normalize_columns(w: torch.Tensor, total: float | torch.Tensor, p: int = 1) -> torch.Tensor:
+    """Scale each column (each postsynaptic neuron's incoming weights) to a fixed norm.
 
-    ``w [..., n_pre, n_post] -> w * total / sum_i w[..., i, :]``; all-zero columns stay zero.
-    Example: ``[[1, 0], [3, 0]]`` with ``total = 2`` becomes ``[[0.5, 0], [1.5, 0]]``.
+    ``w [..., n_pre, n_post] -> w * total / ||w[..., :, j]||_p``; all-zero columns stay zero.
+    ``p = 1`` (Diehl & Cook) fixes each column's sum (weights are non-negative); ``p = 2`` fixes
+    its Euclidean length, so a neuron's input drive ``w . x`` ranks inputs by their cosine with
+    its weights (times ``|x|``) rather than by a dot product with a fixed-sum template.
+    Examples: ``[[1, 0], [3, 0]]`` with ``total = 2`` becomes ``[[0.5, 0], [1.5, 0]]``; with
+    ``p = 2`` and ``total = 10``, ``[[3, 0], [4, 0]]`` becomes ``[[6, 0], [8, 0]]``.
     """
     check_tensor(w, "normalize_columns weights [..., n_pre, n_post]", min_ndim=2)
-    return _normalize_columns(w, total)
+    if p not in NORM_ORDERS:
+        raise InputError(f"normalize_columns p must be one of {NORM_ORDERS}, got {p!r}")
+    return _normalize_columns(w, total, p)
 
 
-def _normalize_columns(w: torch.Tensor, total: float | torch.Tensor) -> torch.Tensor:
-    sums = w.sum(dim=-2, keepdim=True)
-    factor = torch.where(sums > 0, total / sums.clamp_min(1e-30), torch.ones_like(sums))
+def _normalize_columns(w: torch.Tensor, total: float | torch.Tensor, p: int = 1) -> torch.Tensor:
+    if p == 1:
+        norms = w.sum(dim=-2, keepdim=True)
+    else:
+        norms = w.square().sum(dim=-2, keepdim=True).sqrt()
+    factor = torch.where(norms > 0, total / norms.clamp_min(1e-30), torch.ones_like(norms))
     return w * factor
 
 

@@ -166,6 +166,42 @@ def equalised_thresholds(theta: torch.Tensor) -> torch.Tensor:
     return theta.mean().expand_as(theta).clone()
 
 
+def match_rate(
+    rate: Callable[[float], float],
+    target: float,
+    low: float,
+    high: float,
+    *,
+    iterations: int = 8,
+) -> float:
+    """The threshold in ``[low, high]`` at which ``rate(threshold)`` (a firing rate that falls
+    as the threshold rises) is about ``target``, by bisection (``iterations`` halvings; the
+    midpoint of the last interval). While ``rate(high) > target`` the interval first moves up
+    to ``[high, high + 2 (high - low)]`` (at most 8 times).
+
+    Used to set a common query threshold from the reference traverse alone (e.g. the mean
+    firing rate of every excitatory neuron over some reference images): without lateral
+    inhibition at query time, how far the thresholds sit below the input drives sets how many
+    spikes grade each neuron's drive. Example: ``rate = lambda t: 10 - t``, ``target = 4``,
+    ``[0, 8]`` -> about 6.
+    """
+    if not high > low:
+        raise InputError(f"match_rate needs high > low, got [{low}, {high}]")
+    if iterations < 1:
+        raise InputError(f"match_rate iterations must be >= 1, got {iterations}")
+    for _ in range(8):
+        if rate(high) <= target:
+            break
+        low, high = high, high + 2.0 * (high - low)
+    for _ in range(iterations):
+        mid = 0.5 * (low + high)
+        if rate(mid) > target:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
 def normalise_by_reference(
     responses: torch.Tensor, reference_mean: torch.Tensor, *, floor: float = 1e-3
 ) -> torch.Tensor:
@@ -294,11 +330,15 @@ class ModularPlaceNet(nn.Module):
         max_rate_hz: float | None = None,
         theta: torch.Tensor | None = None,
         presentation_ms: float | None = None,
+        code: str = "poisson",
+        w_inh_exc: float | None = None,
+        weight_norm: str | None = None,
     ) -> torch.Tensor:
         """Run every module on the whole reference traverse; set :attr:`labels`,
         :attr:`activity` (hyperactive counts) and :attr:`reference_mean` (each neuron's mean
         response); return the responses ``[P, M, N]``. ``theta`` (thresholds in place of the
-        learned ones) and ``presentation_ms``: as :meth:`DiehlCookEnsemble.respond`."""
+        learned ones), ``presentation_ms``, ``code``, ``w_inh_exc`` and ``weight_norm``: as
+        :meth:`DiehlCookEnsemble.respond`."""
         if reference.shape[0] != self.n_places:
             raise InputError(
                 f"record needs the whole reference traverse ({self.n_places} places), got "
@@ -311,6 +351,9 @@ class ModularPlaceNet(nn.Module):
             max_rate_hz=max_rate_hz,
             theta=theta,
             presentation_ms=presentation_ms,
+            code=code,
+            w_inh_exc=w_inh_exc,
+            weight_norm=weight_norm,
         )
         self.labels.copy_(assign_neurons(responses, self.regions))
         self.activity.copy_(hyperactive_counts(responses))

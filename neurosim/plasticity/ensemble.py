@@ -45,6 +45,8 @@ from neurosim.functional.plasticity import (
 from neurosim.functional.wta import WTAParameters, WTAState, _wta_step
 
 STDP_MODES = ("presentation", "online")
+WEIGHT_NORMS = ("l1", "l2")
+INPUT_CODES = ("poisson", "regular")
 
 
 def poisson_spikes(
@@ -89,6 +91,29 @@ def _poisson_mask(
     return u < p
 
 
+def regular_spikes(
+    intensity: torch.Tensor,
+    steps: int,
+    *,
+    max_rate_hz: float,
+    dt_ms: float,
+    phase: torch.Tensor,
+    start: int = 0,
+) -> torch.Tensor:
+    """Regular (deterministic, phase-shifted) spike trains ``[T, *S]`` at the same rates as
+    :func:`poisson_spikes`: element ``k`` with per-step probability ``p_k`` fires at step ``t``
+    when ``floor(phase_k + (t + 1) p_k)`` exceeds ``floor(phase_k + t p_k)``, so it fires
+    every ``1 / p_k`` steps, first after ``(1 - phase_k) / p_k`` steps. ``phase`` (in
+    ``[0, 1)``, shaped like ``intensity``) staggers the inputs; ``start`` is the first step's
+    index (to continue a train in chunks). Example: ``p = 0.25``, ``phase = 0`` -> spikes at
+    steps 3, 7, 11, ...
+    """
+    p = intensity * (max_rate_hz * dt_ms / 1000.0)
+    t = torch.arange(start, start + steps + 1, dtype=intensity.dtype, device=intensity.device)
+    acc = torch.floor(phase.unsqueeze(0) + t.view(-1, *([1] * intensity.dim())) * p.unsqueeze(0))
+    return (acc[1:] - acc[:-1]).clamp_(max=1.0)
+
+
 class DiehlCookEnsemble(nn.Module):
     """``M`` Diehl & Cook STDP networks with batched simulation (module docstring).
 
@@ -100,8 +125,14 @@ class DiehlCookEnsemble(nn.Module):
             excitatory ``theta_plus`` applies while learning, ``theta`` is frozen in
             :meth:`respond`).
         stdp: STDP parameters (``dt`` must equal the neurons' ``dt``).
-        weight_sum: target column sum of the normalised input weights (Diehl & Cook: 78 for 784
-            inputs; scaled here as ``0.1 * n_input`` when ``None``).
+        weight_sum: target column norm of the normalised input weights: their sum for
+            ``weight_norm="l1"`` (Diehl & Cook: 78 for 784 inputs; scaled here as
+            ``0.1 * n_input`` when ``None``), their Euclidean length for ``"l2"`` (then
+            ``None`` means ``0.1 * sqrt(n_input)``).
+        weight_norm: ``"l1"`` (Diehl & Cook: each neuron's input weights sum to
+            ``weight_sum``) or ``"l2"`` (each neuron's input weight vector has length
+            ``weight_sum``, so its drive ranks inputs by cosine similarity with its weights;
+            :func:`~neurosim.functional.plasticity.normalize_columns` with ``p=2``).
         init_scale: initial weights are ``init_scale * U(0.01, 1.01)`` (Diehl & Cook: 0.3).
         presentation_ms: duration of one stimulus (reference: 350 ms).
         max_rate_hz: rate of a pixel of intensity 1 (reference: 255 / 4 = 63.75 Hz).
@@ -125,6 +156,7 @@ class DiehlCookEnsemble(nn.Module):
         wta: WTAParameters | None = None,
         stdp: STDPParameters | None = None,
         weight_sum: float | None = None,
+        weight_norm: str = "l1",
         init_scale: float = 0.3,
         presentation_ms: float = 350.0,
         max_rate_hz: float = 63.75,
@@ -158,7 +190,12 @@ class DiehlCookEnsemble(nn.Module):
                 raise InputError(f"DiehlCookEnsemble {name} must be positive, got {value!r}")
         self.steps = max(1, round(presentation_ms / self.wta.exc.dt))
         self.max_rate_hz = float(max_rate_hz)
-        self.weight_sum = 0.1 * n_input if weight_sum is None else float(weight_sum)
+        if weight_norm not in WEIGHT_NORMS:
+            raise InputError(f"weight_norm must be one of {WEIGHT_NORMS}, got {weight_norm!r}")
+        self.weight_norm = weight_norm
+        self._norm_p = 1 if weight_norm == "l1" else 2
+        default_sum = 0.1 * (n_input if weight_norm == "l1" else n_input**0.5)
+        self.weight_sum = default_sum if weight_sum is None else float(weight_sum)
         if not self.weight_sum > 0:
             raise InputError(f"weight_sum must be positive, got {weight_sum!r}")
         self.stdp_mode = stdp_mode
@@ -189,8 +226,9 @@ class DiehlCookEnsemble(nn.Module):
             raise InputError(f"{name} must hold intensities in [0, 1]")
 
     def normalize_(self) -> None:
-        """Scale every excitatory neuron's input weights to sum to ``weight_sum`` (in place)."""
-        self.weight.copy_(_normalize_columns(self.weight, self.weight_sum))
+        """Scale every excitatory neuron's input weights to norm ``weight_sum`` (their sum, or
+        their Euclidean length for ``weight_norm="l2"``; in place)."""
+        self.weight.copy_(_normalize_columns(self.weight, self.weight_sum, self._norm_p))
 
     # ------------------------------------------------------------------ learning
     @torch.no_grad()
@@ -241,6 +279,24 @@ class DiehlCookEnsemble(nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
+    def query_weights(self, weight_norm: str | None = None) -> torch.Tensor:
+        """The input weights ``[M, n_input, n_exc]`` as :meth:`respond` uses them.
+
+        Every presentation sees normalised weights (learning normalises before each one, and
+        its last STDP update is not yet normalised). ``weight_norm="l2"`` then rescales each
+        neuron's weights to the mean Euclidean length of all neurons' normalised weights
+        (equal lengths: the drive ``w . x`` is ``|w| |x| cos(w, x)`` with the same ``|w|`` for
+        every neuron, so neurons rank an image by cosine similarity); ``None`` keeps them.
+        """
+        weight = _normalize_columns(self.weight, self.weight_sum, self._norm_p)
+        if weight_norm is None:
+            return weight
+        if weight_norm != "l2":
+            raise InputError(f"query weight_norm must be None or 'l2', got {weight_norm!r}")
+        length = weight.square().sum(dim=-2).sqrt().mean()
+        return _normalize_columns(weight, length, 2)
+
+    @torch.no_grad()
     def respond(
         self,
         images: torch.Tensor,
@@ -251,6 +307,9 @@ class DiehlCookEnsemble(nn.Module):
         max_rate_hz: float | None = None,
         theta: torch.Tensor | None = None,
         presentation_ms: float | None = None,
+        code: str = "poisson",
+        w_inh_exc: float | None = None,
+        weight_norm: str | None = None,
     ) -> torch.Tensor:
         """Spike counts of every module's excitatory neurons for each image, thresholds frozen.
 
@@ -268,6 +327,12 @@ class DiehlCookEnsemble(nn.Module):
                 :func:`neurosim.place.equalised_thresholds`); default: the learned ones.
             presentation_ms: how long each image is shown (default: the training
                 presentation); longer gives more spikes, less Poisson noise.
+            code: input spike trains: ``"poisson"`` (as in learning) or ``"regular"``
+                (:func:`regular_spikes`, each pixel at its rate with a random phase drawn from
+                ``generator``: no rate noise).
+            w_inh_exc: lateral inhibition weight for these queries (default: the learning
+                one, ``wta.w_inh_exc``); weaker inhibition lets more neurons fire, so the
+                counts grade the input drive more finely.
 
         Returns:
             ``[B, M, n_exc]`` spike counts (float).
@@ -302,10 +367,16 @@ class DiehlCookEnsemble(nn.Module):
                     f"[M, n_exc] = {tuple(self.theta.shape)}"
                 ) from exc
         images = images.to(self.weight.dtype)
+        if code not in INPUT_CODES:
+            raise InputError(f"respond code must be one of {INPUT_CODES}, got {code!r}")
         frozen = self.wta._replace(exc=self.wta.exc._replace(theta_plus=0.0))
+        if w_inh_exc is not None:
+            if not w_inh_exc >= 0:
+                raise InputError(f"respond w_inh_exc must be >= 0, got {w_inh_exc!r}")
+            frozen = frozen._replace(w_inh_exc=float(w_inh_exc))
         # every presentation sees normalised weights (learn normalises before each one, and
-        # its last STDP update is not yet normalised)
-        weight = _normalize_columns(self.weight, self.weight_sum)
+        # its last STDP update is not yet normalised); optionally at equal Euclidean lengths
+        weight = self.query_weights(weight_norm)
         # the input spikes of a whole presentation are drawn at once (one byte per input, step
         # and image, from random numbers of four): at most about 16 MB of them per call
         per_image = n_steps * self.n_input * (1 if shared else self.n_modules)
@@ -313,7 +384,13 @@ class DiehlCookEnsemble(nn.Module):
         out = []
         for start in range(0, images.shape[0], step):
             chunk = images[start : start + step]
-            pre = _poisson_mask(chunk, n_steps, rate, self.dt, generator)
+            if code == "regular":
+                phase = torch.rand(chunk.shape, generator=generator, dtype=chunk.dtype)
+                pre = regular_spikes(
+                    chunk, n_steps, max_rate_hz=rate, dt_ms=self.dt, phase=phase.to(chunk.device)
+                ).bool()
+            else:
+                pre = _poisson_mask(chunk, n_steps, rate, self.dt, generator)
             if shared:
                 pre = pre.unsqueeze(2)  # [T, b, 1, n_in]: every module sees the same image
             counts, _ = kernels.call(
