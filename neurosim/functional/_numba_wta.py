@@ -78,13 +78,18 @@ def _layer(v, g_e, g_i, thresh_add, refr, fired, prm, base, exponential, with_th
         prm[base + 6],
         prm[base + 7],
     )
+    rest_decay = np.exp(one * -k)  # the decay without conductance (a = 1): no exp per neuron
     for n in range(v.shape[0]):
         ge = g_e[n]
         gi = g_i[n]
         if exponential:
-            a = ge + gi + one
-            v_inf = (ge * e_exc + gi * e_inh + v_rest) / a
-            decay = np.exp(a * -k)
+            if ge == zero and gi == zero:  # the same values as the general case with a = 1
+                v_inf = v_rest
+                decay = rest_decay
+            else:
+                a = ge + gi + one
+                v_inf = (ge * e_exc + gi * e_inh + v_rest) / a
+                decay = np.exp(a * -k)
             step = (v_inf - v[n]) * (-decay + one)
             if refr[n] <= zero:
                 v[n] = v[n] + step
@@ -416,4 +421,32 @@ def bernoulli_trains(
     flat = prob.detach().reshape(-1).to(torch.float64).contiguous()
     out = torch.zeros(steps, flat.numel(), dtype=torch.bool)
     _bernoulli_trains(flat.numpy(), int(steps), seed, out.view(torch.uint8).numpy())
+    return out.view(steps, *prob.shape)
+
+
+@njit(**_OPTIONS)
+def _regular_trains(prob, phase, steps, start, out):  # type: ignore[no-untyped-def]
+    """``out[t, e] = 1`` where ``floor(phase + (start + t + 1) p)`` exceeds
+    ``floor(phase + (start + t) p)``: the arithmetic of
+    :func:`neurosim.plasticity.regular_spikes` in the arrays' dtype, element by element."""
+    for e in range(prob.shape[0]):
+        q = prob[e]
+        ph = phase[e]
+        before = np.floor(ph + prob.dtype.type(start) * q)
+        for t in range(steps):
+            after = np.floor(ph + prob.dtype.type(start + t + 1) * q)
+            if after - before > 0:
+                out[t, e] = 1
+            before = after
+
+
+def regular_trains(
+    prob: torch.Tensor, phase: torch.Tensor, steps: int, start: int = 0
+) -> torch.Tensor:
+    """Boolean regular spike trains ``[steps, *prob.shape]`` (CPU), the same spikes as
+    :func:`neurosim.plasticity.regular_spikes` computes with tensor operations."""
+    flat = prob.detach().reshape(-1).contiguous()
+    ph = phase.detach().to(flat.dtype).reshape(-1).contiguous()
+    out = torch.zeros(steps, flat.numel(), dtype=torch.bool)
+    _regular_trains(flat.numpy(), ph.numpy(), int(steps), int(start), out.view(torch.uint8).numpy())
     return out.view(steps, *prob.shape)
