@@ -133,6 +133,9 @@ class PlaceRecognitionConfig(RunConfig):
         score_norm: ``none`` or ``reference_mean``: divide each neuron's response by its mean
             response over the recorded reference traverse before the place scores
             (:func:`neurosim.place.normalise_by_reference`).
+        score_center: subtract each query's mean place score from its scores
+            (:func:`neurosim.place.center_scores`): the best match is unchanged, the confidence
+            of a query is how far its best place stands out from its average place (PR curves).
         calibration: how the hyperactive-neuron threshold is chosen: ``reference`` (a second
             pass over the reference traverse, scored as retrieval of each reference place among
             the others with tolerance 1; no query is used, every query is a test query) or
@@ -178,6 +181,7 @@ class PlaceRecognitionConfig(RunConfig):
     query_weight_norm: str = one_of("learned", ("learned", "l2"))
     weight_norm: str = one_of("l1", ("l1", "l2"))
     score_norm: str = one_of("none", ("none", "reference_mean"))
+    score_center: bool = False
     calibration: str = one_of("reference", ("reference", "queries"))
     calibration_fraction: float = bounded(0.2, gt=0, lt=1)
     split_seed: int = bounded(0, ge=0, le=MAX_SEED)
@@ -391,15 +395,19 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
             cal_truth = ground_truth_matrix(len(self.reference), len(self.reference), tolerance=1)
 
         def calibrate(threshold: int | None) -> tuple[float, float]:
-            scores = self.model.scores(cal_responses, threshold, normalise=normalise)
+            scores = self.model.scores(
+                cal_responses, threshold, normalise=normalise, center=c.score_center
+            )
             m = place_metrics(scores.cpu().numpy(), cal_truth)
             return m["recall@1"], m["pr_auc"]
 
         candidates = hyperactive_candidates(len(self.reference))
         threshold, _ = choose_threshold(candidates, calibrate)
         similarities: dict[str, torch.Tensor | np.ndarray] = {
-            "snn": self.model.scores(responses, normalise=normalise),
-            "snn_reg": self.model.scores(responses, threshold, normalise=normalise),
+            "snn": self.model.scores(responses, normalise=normalise, center=c.score_center),
+            "snn_reg": self.model.scores(
+                responses, threshold, normalise=normalise, center=c.score_center
+            ),
             "sad": sad_similarity(self.query, self.reference),
         }
         gray = preprocess(self.data.reference, (c.height, c.width), None)

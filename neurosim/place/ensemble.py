@@ -202,6 +202,19 @@ def match_rate(
     return 0.5 * (low + high)
 
 
+def center_scores(scores: torch.Tensor) -> torch.Tensor:
+    """Each query's place scores minus their mean over the places (``[Q, P]``).
+
+    The best match of a query does not change; what changes is the confidence its best score
+    carries into a precision-recall curve across queries: a query that makes every neuron fire
+    more (a brighter or busier image) no longer looks more certain, only one whose best place
+    stands out from its average place does. Example: ``[[3, 1, 2], [9, 8, 7]]`` becomes
+    ``[[1, -1, 0], [1, 0, -1]]``: both queries are equally confident.
+    """
+    check_tensor(scores, "center_scores scores [Q, P]", ndim=2)
+    return scores - scores.mean(dim=1, keepdim=True)
+
+
 def normalise_by_reference(
     responses: torch.Tensor, reference_mean: torch.Tensor, *, floor: float = 1e-3
 ) -> torch.Tensor:
@@ -362,16 +375,24 @@ class ModularPlaceNet(nn.Module):
 
     @torch.no_grad()
     def scores(
-        self, responses: torch.Tensor, threshold: int | None = None, *, normalise: bool = False
+        self,
+        responses: torch.Tensor,
+        threshold: int | None = None,
+        *,
+        normalise: bool = False,
+        center: bool = False,
     ) -> torch.Tensor:
         """Place scores ``[Q, P]`` from query responses ``[Q, M, N]``, with neurons active for
         ``>= threshold`` reference places silenced (``None``: no regularisation); with
         ``normalise``, each neuron's response is first divided by its mean response over the
-        recorded reference traverse (:func:`normalise_by_reference`)."""
+        recorded reference traverse (:func:`normalise_by_reference`); with ``center``, each
+        query's scores then have their mean over the places subtracted
+        (:func:`center_scores`)."""
         if normalise:
             responses = normalise_by_reference(responses, self.reference_mean)
         kept = silence_hyperactive(responses, self.activity, threshold)
-        return place_scores(kept, self.labels, self.n_places)
+        scores = place_scores(kept, self.labels, self.n_places)
+        return center_scores(scores) if center else scores
 
 
 def hyperactive_candidates(n_places: int) -> list[int | None]:

@@ -9,6 +9,7 @@ from neurosim.backend import InputError
 from neurosim.place import (
     ModularPlaceNet,
     assign_neurons,
+    center_scores,
     choose_threshold,
     equalised_thresholds,
     hyperactive_counts,
@@ -92,6 +93,17 @@ def test_equalised_thresholds_and_reference_normalisation_by_hand() -> None:
     q = recorded[:2] + 1.0
     expected = place_scores(q / recorded.mean(0).clamp_min(1e-3), net.labels, 4)
     torch.testing.assert_close(net.scores(q, normalise=True), expected)
+    centered = net.scores(q, normalise=True, center=True)
+    torch.testing.assert_close(centered, expected - expected.mean(1, keepdim=True))
+
+
+def test_center_scores_by_hand_keeps_the_best_match() -> None:
+    scores = torch.tensor([[3.0, 1.0, 2.0], [9.0, 8.0, 7.0]])
+    out = center_scores(scores)
+    assert out.tolist() == [[1.0, -1.0, 0.0], [1.0, 0.0, -1.0]]  # equally confident queries
+    assert torch.equal(out.argmax(1), scores.argmax(1))
+    with pytest.raises(InputError, match=r"\[Q, P\]"):
+        center_scores(torch.ones(3))
 
 
 def test_sequence_match_averages_along_the_diagonal() -> None:
