@@ -42,7 +42,7 @@ from neurosim.functional.plasticity import (
     _normalize_columns,
     _stdp_step,
 )
-from neurosim.functional.wta import WTAParameters, WTAState, _wta_step
+from neurosim.functional.wta import WTAParameters, WTAState, _wta_step, wta_run
 
 STDP_MODES = ("presentation", "online")
 WEIGHT_NORMS = ("l1", "l2")
@@ -335,8 +335,7 @@ class DiehlCookEnsemble(nn.Module):
                 input layer) or ``[B, M, n_input]`` (one image per module), in ``[0, 1]``.
             generator: draws the Poisson inputs.
             batch_size: images simulated together (bounds memory).
-            time_chunk: steps whose input currents the ``torch`` backend computes in one matrix
-                product (bounds its memory; the ``numba`` backend needs no such buffer).
+            time_chunk: steps simulated per chunk off the CPU (below).
             max_rate_hz: input rate of intensity 1 for these queries (default: the training
                 rate).
             theta: thresholds to use in place of the learned :attr:`theta` (broadcast to
@@ -350,6 +349,13 @@ class DiehlCookEnsemble(nn.Module):
             w_inh_exc: lateral inhibition weight for these queries (default: the learning
                 one, ``wta.w_inh_exc``); weaker inhibition lets more neurons fire, so the
                 counts grade the input drive more finely.
+
+        On the CPU a whole presentation of at most about 16 MB of input spikes is drawn and
+        simulated at once (the ``wta_present`` operation, numba by default). On other devices
+        (the torch reference) the input spikes are drawn ``time_chunk`` steps at a time, the
+        state carried between chunks, so that ``batch_size`` images (hundreds on a GPU) run
+        together in bounded memory; regular trains are the same either way, Poisson trains the
+        same process (drawn in another order).
 
         Returns:
             ``[B, M, n_exc]`` spike counts (float).
@@ -394,6 +400,11 @@ class DiehlCookEnsemble(nn.Module):
         # every presentation sees normalised weights (learn normalises before each one, and
         # its last STDP update is not yet normalised); optionally at equal Euclidean lengths
         weight = self.query_weights(weight_norm)
+        if images.device.type != "cpu":
+            return self._respond_streaming(
+                images, weight, theta, frozen, n_steps, rate, code, generator, batch_size,
+                time_chunk, shared,
+            )  # fmt: skip
         # the input spikes of a whole presentation are drawn at once (one byte per input, step
         # and image, from random numbers of four): at most about 16 MB of them per call
         per_image = n_steps * self.n_input * (1 if shared else self.n_modules)
@@ -418,5 +429,49 @@ class DiehlCookEnsemble(nn.Module):
                 backend=self.backend,
                 time_chunk=time_chunk,
             )
+            out.append(counts)
+        return torch.cat(out)
+
+    def _respond_streaming(
+        self,
+        images: torch.Tensor,
+        weight: torch.Tensor,
+        theta: torch.Tensor,
+        frozen: WTAParameters,
+        n_steps: int,
+        rate: float,
+        code: str,
+        generator: torch.Generator | None,
+        batch_size: int,
+        time_chunk: int,
+        shared: bool,
+    ) -> torch.Tensor:
+        """:meth:`respond` in chunks of ``time_chunk`` steps (the state carried): the input
+        spikes and currents of one chunk of ``batch_size`` images at a time."""
+        flat = weight.permute(1, 0, 2).reshape(self.n_input, -1)  # [n_in, M * N]
+        out = []
+        for start in range(0, images.shape[0], batch_size):
+            chunk = images[start : start + batch_size]
+            b = chunk.shape[0]
+            like = theta.expand(b, -1, -1)
+            state = WTAState.rest(like, frozen, theta=theta)
+            counts = torch.zeros_like(like)
+            phase = None
+            if code == "regular":
+                phase = torch.rand(chunk.shape, generator=generator, dtype=chunk.dtype)
+                phase = phase.to(chunk.device)
+            for t0 in range(0, n_steps, time_chunk):
+                steps = min(time_chunk, n_steps - t0)
+                if phase is not None:
+                    mask = _regular_mask(chunk, steps, rate, self.dt, phase, t0)
+                else:
+                    mask = _poisson_mask(chunk, steps, rate, self.dt, generator)
+                pre = mask.to(weight.dtype)
+                if shared:
+                    current = (pre @ flat).view(steps, b, self.n_modules, self.n_exc)
+                else:
+                    current = torch.einsum("tbmi,min->tbmn", pre, weight)
+                spikes, state = wta_run(current, state, frozen)
+                counts += spikes.sum(0)
             out.append(counts)
         return torch.cat(out)

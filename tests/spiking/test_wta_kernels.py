@@ -113,3 +113,42 @@ def test_cpu_poisson_trains_follow_the_bernoulli_law_and_are_reproducible() -> N
             # one train's spike count over 400 steps has the binomial variance
             var = float(x.sum(0).var())
             assert abs(var / (steps * p * (1 - p)) - 1.0) < 0.25
+
+
+def _quarter_net(device: str = "cpu") -> DiehlCookEnsemble:
+    g = torch.Generator().manual_seed(4)
+    net = DiehlCookEnsemble(
+        3, 20, 6, wta=WTA, weight_sum=6.0, presentation_ms=90.0, max_rate_hz=300.0,
+        generator=g, dtype=torch.float64,
+    )  # fmt: skip
+    # quarter-integer weights summing to 6 per neuron: exact currents in any summation order
+    w = torch.zeros(3, 20, 6, dtype=torch.float64)
+    w[:, :12] = 0.5
+    net.weight.copy_(w[:, torch.randperm(20, generator=g)])
+    return net.to(device)
+
+
+def test_streaming_respond_equals_the_whole_presentation_for_regular_trains() -> None:
+    net = _quarter_net()
+    images = torch.rand(5, 20, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    frozen = net.wta._replace(exc=net.wta.exc._replace(theta_plus=0.0))
+    whole = net.respond(
+        images, generator=torch.Generator().manual_seed(9), code="regular", w_inh_exc=3.0
+    )
+    assert float(whole.sum()) > 10
+    streamed = net._respond_streaming(
+        images, net.query_weights(None), net.theta, frozen._replace(w_inh_exc=3.0), net.steps,
+        300.0, "regular", torch.Generator().manual_seed(9), 2, 7, True,
+    )  # fmt: skip
+    torch.testing.assert_close(streamed, whole, rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+def test_cuda_respond_equals_the_cpu_for_regular_trains() -> None:
+    images = torch.rand(5, 20, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    kwargs = dict(code="regular", w_inh_exc=3.0, batch_size=4)
+    cpu = _quarter_net().respond(images, generator=torch.Generator().manual_seed(9), **kwargs)
+    gpu = _quarter_net("cuda").respond(
+        images.cuda(), generator=torch.Generator().manual_seed(9), **kwargs
+    )
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=0)
