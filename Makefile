@@ -11,7 +11,7 @@ EXTRAS ?= dev,gpu,ray,interop,docs,vpr
 # downloaded part.
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: install demo test lint format typecheck pytest clean device-wheels docs nerfstudio-env
+.PHONY: install demo test lint format typecheck pytest clean device-wheels docs nerfstudio-env lens-env
 
 # The nerfstudio plugin test runs `ns-train` in a second environment: nerfstudio needs
 # torchvision, which imports only beside the torch 2.14.1 (CUDA) build, not the CPU wheel above.
@@ -45,6 +45,20 @@ $(NS_VENV)/.installed: $(NS_VENV)/.base pyproject.toml
 
 nerfstudio-env: $(NS_VENV)/.installed
 
+# The LENS peer of place_recognition (benchmarks/lens_corridor.py; not used by the tests): lens-vpr
+# needs torchvision (so the torch 2.14.1 build) and its `main.py` would overwrite vprtempo's, so it
+# gets an environment of its own.
+LENS_VENV ?= .venv-lens
+LENS_SPEC ?= torch==2.14.1 torchvision==0.29.1 lens-vpr==0.1.5
+
+$(LENS_VENV)/.installed:
+	$(PYTHON) -m venv $(LENS_VENV)
+	$(LENS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LENS_VENV)/bin/python -m pip install --quiet $(LENS_SPEC)
+	touch $@
+
+lens-env: $(LENS_VENV)/.installed
+
 demo: install
 	$(VENV)/bin/neurosim demo
 
@@ -65,7 +79,7 @@ pytest: install nerfstudio-env
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(NS_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(NS_VENV) $(LENS_VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # Pure-Python peers for a device run (benchmarks/gpu_check.sh); carry device_data to the GPU machine.
 device-wheels: install
