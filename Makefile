@@ -47,9 +47,9 @@ nerfstudio-env: $(NS_VENV)/.installed
 
 # The LENS peer of place_recognition (benchmarks/lens_corridor.py; not used by the tests): lens-vpr
 # needs torchvision (so the torch 2.14.1 build) and its `main.py` would overwrite vprtempo's, so it
-# gets an environment of its own.
+# gets an environment of its own. scikit-image is imported by lens.run_model but not declared by lens-vpr.
 LENS_VENV ?= .venv-lens
-LENS_SPEC ?= torch==2.14.1 torchvision==0.29.1 lens-vpr==0.1.5
+LENS_SPEC ?= torch==2.14.1 torchvision==0.29.1 lens-vpr==0.1.5 scikit-image==0.26.0
 
 $(LENS_VENV)/.installed:
 	$(PYTHON) -m venv $(LENS_VENV)
