@@ -111,15 +111,22 @@ def stub_chip_backend() -> None:
     sys.modules["sinabs.backend.dynapcnn.chip_factory"] = chip
 
 
-def write_lens_layout(src: Path, root: Path, args: argparse.Namespace) -> tuple[int, int]:
-    """Write grayscale PNGs and LENS's CSVs (file name, place index, gps) under ``root``."""
+def write_lens_layout(
+    src: Path, root: Path, args: argparse.Namespace
+) -> tuple[tuple[int, int], dict[str, int]]:
+    """Write grayscale PNGs and LENS's CSVs (file name, place index, gps) under ``root``;
+    returns the frame shape ``(H, W)`` and the number of frames written per split."""
     from PIL import Image
 
-    shape = None
+    shape = (0, 0)
+    counts = {}
     for split, name in (("ref", args.reference), ("query", args.query)):
         out_dir = root / args.dataset / args.camera / name
         out_dir.mkdir(parents=True)
         files = sorted(p for p in (src / split).iterdir() if p.suffix.lower() in {".jpg", ".png"})
+        if not files:
+            raise SystemExit(f"no .jpg/.png frames in {src / split}")
+        counts[split] = len(files)
         rows = ["image,index,gps"]
         for i, path in enumerate(files):
             with Image.open(path) as im:
@@ -128,7 +135,7 @@ def write_lens_layout(src: Path, root: Path, args: argparse.Namespace) -> tuple[
             gray.save(out_dir / f"{i:06d}.png")
             rows.append(f"{i:06d}.png,{i},0")
         (root / f"{name}.csv").write_text("\n".join(rows) + "\n")
-    return shape
+    return shape, counts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,9 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     args.dataset, args.camera = "corridor", "gray"
     args.reference, args.query = "corridor-reference", "corridor-query"
     args.data_dir = str(work / "lens" / "dataset")
-    height, width = write_lens_layout(src, Path(args.data_dir), args)
-    n_ref = len(list((src / "ref").iterdir()))
-    n_query = len(list((src / "query").iterdir()))
+    (height, width), counts = write_lens_layout(src, Path(args.data_dir), args)
+    n_ref, n_query = counts["ref"], counts["query"]
     args.reference_places, args.query_places = n_ref, n_query
     args.roi_dim = [height, width]
     args.nocuda = True

@@ -15,13 +15,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from experiments.data import data_root
+from experiments.families.place_recognition import score_similarity
 from neurosim.backend import InputError
 from neurosim.datasets.place import load_corridor
-from neurosim.metrics.place import place_metrics
-from neurosim.place.ensemble import sequence_match
 
 KEYS = ("recall@1", "recall@5", "recall@10", "pr_auc", "pr_auc_pairwise", "recall@100p")
 
@@ -43,9 +41,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name}: similarity of shape {s.shape}; expected [queries, references] = "
                 f"{list(truth.shape)} for Corridor"
             )
-        if opts.sequence_length > 1:
-            s = sequence_match(torch.as_tensor(s), opts.sequence_length).numpy()
-        m = place_metrics(s, truth, (1, 5, 10))
+        m = score_similarity(s, truth, opts.sequence_length)
         rows.append([m[k] for k in KEYS])
         print(Path(name).name, " ".join(f"{v:.3f}" for v in rows[-1]))
     if len(rows) > 1:

@@ -245,6 +245,24 @@ def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def score_similarity(
+    similarity: torch.Tensor | np.ndarray,
+    ground_truth: np.ndarray,
+    sequence_length: int = 1,
+    rows: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The experiment's metrics of a ``[queries, references]`` similarity: sequence matching
+    over ``sequence_length`` queries (when > 1), then ``place_metrics`` at N = 1, 5, 10 on the
+    query ``rows`` (all when None). Also scores a peer's saved output
+    (``benchmarks/place_similarity.py``)."""
+    s = similarity.cpu().numpy() if isinstance(similarity, torch.Tensor) else similarity
+    if sequence_length > 1:
+        s = sequence_match(torch.as_tensor(s), sequence_length).numpy()
+    if rows is not None:
+        s, ground_truth = s[rows], ground_truth[rows]
+    return place_metrics(s, ground_truth, (1, 5, 10))
+
+
 def split_queries(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint ``(calibration, test)`` query indices (sorted), ``round(fraction * n)`` of them
     (at least 1) for calibration."""
@@ -328,11 +346,9 @@ class PlaceRecognition(Experiment[PlaceRecognitionConfig]):
 
     # ------------------------------------------------------------------ evaluation
     def _metrics(self, similarity: torch.Tensor | np.ndarray, rows: np.ndarray) -> dict[str, float]:
-        s = similarity.cpu().numpy() if isinstance(similarity, torch.Tensor) else similarity
-        if self.config.sequence_length > 1:
-            s = sequence_match(torch.as_tensor(s), self.config.sequence_length).numpy()
-        gt = self.data.ground_truth()
-        return place_metrics(s[rows], gt[rows], (1, 5, 10))
+        return score_similarity(
+            similarity, self.data.ground_truth(), self.config.sequence_length, rows
+        )
 
     def _rate_matched_theta(self, options: dict[str, Any]) -> torch.Tensor:
         """One threshold for every neuron, so that the excitatory neurons fire at
